@@ -1,0 +1,162 @@
+"""`trial-adapter` command line. A thin edge: parse arguments, call the core, print, set the exit code.
+
+Errors a user can act on (AdapterError) become one line on stderr and exit status 2. Imports of the heavy
+parts happen inside the commands so that `--help` and small commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from adapter import __version__
+from adapter.errors import AdapterError
+
+EXIT_USAGE = 2
+
+
+def _write_json(data: Any, out: Path | None, name: str) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / name
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}", file=sys.stderr)
+
+
+def _trial_ids(requested: list[str] | None) -> list[str]:
+    from adapter.trials import available_trials
+
+    return [t.strip().upper() for t in requested] if requested else available_trials()
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from adapter.fhir_build import build_bundle
+    from adapter.trials import load_trial
+
+    bundles = [build_bundle(load_trial(nct), args.fhir_version) for nct in _trial_ids(args.trial)]
+    if args.out is None and len(bundles) > 1:
+        _write_json({"resourceType": "Bundle", "type": "collection",
+                     "entry": [{"resource": b} for b in bundles]}, None, "")
+        return 0
+    for bundle in bundles:
+        _write_json(bundle, args.out, f"{bundle['id']}.json")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from adapter.ctgov.fetch import fetch_record, save_record
+
+    data = fetch_record(args.nct_id, timeout=args.timeout)
+    if args.out is None:
+        _write_json(data, None, "")
+    else:
+        print(f"wrote {save_record(data, args.out)}", file=sys.stderr)
+    return 0
+
+
+def _read_bundle(source: str) -> Any:
+    from adapter.errors import PatientDataError
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PatientDataError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PatientDataError(f"{source}: cannot read ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PatientDataError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _as_of(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise AdapterError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from adapter.eligibility.facts import facts_from_bundle
+    from adapter.eligibility.report import report_text
+    from adapter.evaluation import evaluate_trial
+
+    if args.bundle is None:
+        raise AdapterError("give --bundle FILE (or - for stdin); --server arrives with the FHIR-server support")
+    facts = facts_from_bundle(_read_bundle(args.bundle))
+    as_of = _as_of(args.as_of)
+    reports = [evaluate_trial(nct, facts, as_of)[1] for nct in _trial_ids(args.trial)]
+    if args.format == "text":
+        colour = sys.stdout.isatty()
+        sys.stdout.write("\n".join(report_text(r, colour=colour) for r in reports))
+    else:
+        _write_json(reports[0] if len(reports) == 1 else reports, None, "")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from adapter.demo import format_table, run_demo
+
+    rows = run_demo(args.out, _as_of(args.as_of))
+    sys.stdout.write(format_table(rows))
+    print(f"FHIR resources and reports written under {args.out}/", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trial-adapter",
+        description="ClinicalTrials.gov trials as FHIR, and patient eligibility explained criterion by criterion.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    map_ = commands.add_parser("map", help="write each trial as a FHIR transaction Bundle")
+    map_.add_argument("--trial", action="append", metavar="NCT", help="trial id (repeatable; default: all)")
+    map_.add_argument("--fhir-version", choices=["R5", "R4"], default="R5")
+    map_.add_argument("--out", type=Path, metavar="DIR", help="directory for one JSON file per trial (default: stdout)")
+    map_.set_defaults(run=cmd_map)
+
+    fetch = commands.add_parser("fetch", help="download a record from the ClinicalTrials.gov API v2")
+    fetch.add_argument("nct_id", metavar="NCT")
+    fetch.add_argument("--out", type=Path, metavar="DIR")
+    fetch.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS")
+    fetch.set_defaults(run=cmd_fetch)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a patient's FHIR data against trials")
+    evaluate.add_argument("--trial", action="append", metavar="NCT", help="trial id (repeatable; default: all)")
+    evaluate.add_argument("--bundle", metavar="FILE", help="patient Bundle (JSON); - reads stdin")
+    evaluate.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
+    evaluate.add_argument("--format", choices=["json", "text"], default="json")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    demo = commands.add_parser("demo", help="map both trials and evaluate every fixture patient (local files only)")
+    demo.add_argument("--as-of", metavar="YYYY-MM-DD", default="2026-11-01", help="evaluation date (default: 2026-11-01)")
+    demo.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except AdapterError as exc:
+        print(f"trial-adapter: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("trial-adapter: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,1 @@
+"""Patient eligibility: facts from FHIR data, and their evaluation against trial criteria."""

@@ -1,0 +1,186 @@
+"""Trial criteria (mapping) → R5 EvidenceVariable. Pure.
+
+Conventions the eligibility engine reads back (documented in README, "Criteria in FHIR"):
+- one top-level characteristic per criterion; linkId = criterion id, description = the record's text,
+  exclude = true for exclusions (the definition says what excludes);
+- a data element is `definitionByTypeAndValue`: `type` is the observation code (LOINC) or, for record
+  entries, the SNOMED category (Diagnosis, Procedure, Drug or medicament, Allergic disposition) with the item
+  in `valueCodeableConcept`; age (SNOMED 424144002) and gender (263495000) likewise;
+- `offset` = characteristic-offset#UNL: the value is a multiple of the result's upper reference limit;
+- `timeFromEvent` without an event (or with eventCodeableConcept text only) is relative to the evaluation
+  date: the look-back window for a result; with `eventId` it is relative to the result used by that
+  characteristic (e.g. no transfusion in the 14 days before the blood count);
+- a characteristic with no definition needs a person; its `note` says why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter.fhir_build.common import (
+    DERIVED_CODE_SYSTEM,
+    SNOMED,
+    ULN_MULTIPLE_UNIT,
+    business_identifier,
+    canonical_url,
+    codeable_concept,
+    coding,
+    narrative,
+    number,
+    quantity,
+    resource_key,
+    value_range,
+)
+from adapter.mapping.concepts import ConceptLibrary
+from adapter.mapping.model import Criterion, Definition, TrialMapping
+
+AGE_TYPE = {"coding": [coding(SNOMED, "424144002", "Current chronological age")], "text": "Age"}
+GENDER_TYPE = {"coding": [coding(SNOMED, "263495000", "Gender")], "text": "Sex"}
+RECORD_ENTRY_TYPES: dict[str, dict[str, Any]] = {
+    "condition": {"coding": [coding(SNOMED, "439401001", "Diagnosis")], "text": "Diagnosis"},
+    "procedure": {"coding": [coding(SNOMED, "71388002", "Procedure")], "text": "Procedure"},
+    "medication": {"coding": [coding(SNOMED, "410942007", "Drug or medicament")], "text": "Medication"},
+    "allergy": {"coding": [coding(SNOMED, "609328004", "Allergic disposition")], "text": "Allergy"},
+}
+CONCEPT_TABLE = {"condition": "conditions", "procedure": "procedures", "medication": "medications",
+                 "allergy": "allergies"}
+OFFSET_ULN = {"coding": [coding("http://hl7.org/fhir/characteristic-offset", "UNL", "Upper Normal Limit")]}
+EVALUATION_DATE = {"text": "eligibility evaluation date"}
+COMPARATOR_TEXT = {"<": "<", "<=": "≤", ">=": "≥", ">": ">"}
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+
+
+def days(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+
+
+class CharacteristicBuilder:
+    def __init__(self, mapping: TrialMapping, concepts: ConceptLibrary) -> None:
+        self.mapping = mapping
+        self.concepts = concepts
+
+    def criterion(self, criterion: Criterion) -> dict[str, Any]:
+        characteristic = self.definition(criterion, top_level=True)
+        characteristic["exclude"] = criterion.type == "exclusion"
+        return characteristic
+
+    def definition(self, node: Definition, *, top_level: bool = False) -> dict[str, Any]:
+        characteristic: dict[str, Any] = {}
+        if node.id:
+            characteristic["linkId"] = node.id
+        characteristic["description"] = node.text if top_level else (node.text or self.summary(node))
+        notes = [n for n in (node.note, node.manual) if n]
+        if notes:
+            characteristic["note"] = [{"text": n} for n in notes]
+        if not top_level:
+            characteristic["exclude"] = node.absent
+        elif node.absent:
+            # A top-level "absent" item is expressed as an inner characteristic so that `exclude` on the
+            # criterion keeps meaning "this is an exclusion criterion".
+            inner = self.definition(node.model_copy(update={"id": None, "text": None, "note": None}))
+            characteristic["definitionByCombination"] = {"code": "all-of", "characteristic": [inner]}
+            return characteristic
+        kind = node.kind
+        if kind in ("all_of", "any_of"):
+            children = [self.definition(child) for child in (node.all_of or node.any_of or [])]
+            code = "all-of" if kind == "all_of" else "any-of"
+            characteristic["definitionByCombination"] = {"code": code, "characteristic": children}
+        elif kind != "manual":
+            characteristic["definitionByTypeAndValue"] = self.type_and_value(node)
+            window = self.time_from_event(node)
+            if window:
+                characteristic["timeFromEvent"] = window
+        return characteristic
+
+    def type_and_value(self, node: Definition) -> dict[str, Any]:
+        kind = node.kind
+        if kind == "age":
+            assert node.age is not None
+            return {"type": AGE_TYPE, "valueRange": value_range(node.age.low, node.age.high, "a")}
+        if kind == "sex":
+            return {"type": GENDER_TYPE,
+                    "valueCodeableConcept": {"coding": [coding(GENDER_SYSTEM, str(node.sex))]}}
+        if kind in RECORD_ENTRY_TYPES:
+            concept = self.concepts.lookup(CONCEPT_TABLE[kind], str(getattr(node, kind)))
+            value: dict[str, Any] = codeable_concept(concept)
+            if concept.text:
+                # No checked code: the names to match in the record travel as the concept's text.
+                value["text"] = "; ".join(concept.text)
+            return {"type": RECORD_ENTRY_TYPES[kind], "valueCodeableConcept": value}
+        if kind == "derived":
+            derived = self.concepts.derived[str(node.derived)]
+            type_ = {"coding": [coding(DERIVED_CODE_SYSTEM, str(node.derived), derived.display)],
+                     "text": derived.display}
+        else:
+            type_ = codeable_concept(self.concepts.observations[str(node.observation)])
+        result: dict[str, Any] = {"type": type_}
+        if node.range is not None:
+            result["valueRange"] = value_range(node.range.low, node.range.high, node.range.unit)
+        elif node.times_uln is not None:
+            result["valueQuantity"] = {"comparator": node.comparator, "value": number(node.times_uln),
+                                       "unit": "× ULN", "system": "http://unitsofmeasure.org",
+                                       "code": ULN_MULTIPLE_UNIT}
+            result["offset"] = OFFSET_ULN
+        else:
+            assert node.value is not None and node.unit is not None
+            result["valueQuantity"] = quantity(node.value, node.unit, node.comparator)
+        return result
+
+    def time_from_event(self, node: Definition) -> list[dict[str, Any]]:
+        if node.kind in ("observation", "derived"):
+            lookback = node.lookback_days or self.mapping.defaults.lookback_days
+            return [{
+                "description": f"Most recent result within {lookback} days before the evaluation date",
+                "eventCodeableConcept": EVALUATION_DATE,
+                "range": {"low": days(-lookback), "high": days(0)},
+            }]
+        if node.within_days is not None:
+            return [{
+                "description": f"Within {node.within_days} days before the result of {anchor}",
+                "eventId": anchor,
+                "range": {"low": days(-node.within_days), "high": days(0)},
+            } for anchor in node.before or []]
+        return []
+
+    def summary(self, node: Definition) -> str:
+        """A short reading of a nested item, used where the record has no text of its own."""
+        kind = node.kind
+        if kind in ("all_of", "any_of"):
+            return "All of:" if kind == "all_of" else "Any of:"
+        if kind == "manual":
+            return str(node.manual)
+        if kind == "age":
+            assert node.age is not None
+            return f"Age {node.age.low}–{node.age.high} years"
+        if kind == "sex":
+            return f"Sex {node.sex}"
+        if kind in RECORD_ENTRY_TYPES:
+            display = self.concepts.lookup(CONCEPT_TABLE[kind], str(getattr(node, kind))).display
+            window = f" within {node.within_days} days before the blood count" if node.within_days else ""
+            return f"{'No ' if node.absent else ''}{display}{window}"
+        display = (self.concepts.derived[str(node.derived)].display if kind == "derived"
+                   else self.concepts.observations[str(node.observation)].display)
+        if node.range is not None:
+            return f"{display} {node.range.low}–{node.range.high}"
+        comparator = COMPARATOR_TEXT[str(node.comparator)]
+        if node.times_uln is not None:
+            return f"{display} {comparator} {node.times_uln} × ULN"
+        return f"{display} {comparator} {node.value} {node.unit}"
+
+
+def build_evidence_variable(mapping: TrialMapping, concepts: ConceptLibrary, title: str) -> dict[str, Any]:
+    key = resource_key(mapping.trial, "eligibility")
+    builder = CharacteristicBuilder(mapping, concepts)
+    return {
+        "resourceType": "EvidenceVariable",
+        "text": narrative(f"Eligibility criteria of {mapping.trial}: {title}"),
+        "url": canonical_url("EvidenceVariable", key),
+        "identifier": [business_identifier(key)],
+        "name": f"{mapping.trial}Eligibility",
+        "title": f"Eligibility criteria of {mapping.trial}",
+        "status": "active",
+        "description": f"Inclusion and exclusion criteria of {mapping.trial} ({title}), transcribed from "
+                       "ClinicalTrials.gov; computable where data can settle them.",
+        "actual": False,
+        "characteristic": [builder.criterion(c) for c in mapping.criteria],
+    }

@@ -1,0 +1,242 @@
+"""`trial-adapter evaluate`: the report contract on stdout, readable text, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapter.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PATIENTS = ROOT / "fixtures" / "patients"
+AS_OF = "2026-11-01"
+CRITERION_KEYS = {"id", "type", "text", "result", "reason", "codes", "evidence"}
+
+
+def bundle(name: str) -> str:
+    return str(PATIENTS / f"{name}.json")
+
+
+def evaluate(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["evaluate", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def evaluate_json(capsys, name: str, trial: str = "NCT03787251") -> dict:
+    code, out, err = evaluate(capsys, "--trial", trial, "--bundle", bundle(name), "--as-of", AS_OF)
+    assert code == 0 and err == ""
+    return json.loads(out)
+
+
+# ------------------------------------------------------------------------------------------ JSON
+
+
+def test_json_report_matches_the_contract(capsys):
+    report = evaluate_json(capsys, "p-eligible-us-units")
+    assert {"trial", "patient", "as_of", "recruiting", "verdict", "criteria"} <= set(report)
+    assert report["trial"] == "NCT03787251"
+    assert report["patient"] == "Patient/p-eligible-us-units"
+    assert report["as_of"] == AS_OF
+    assert report["recruiting"] is False
+    assert report["overall_status"] == "WITHDRAWN"
+    assert report["verdict"] == "potentially-eligible"
+    assert report["summary"] == {k: sum(c["result"] == k for c in report["criteria"])
+                                 for k in ("pass", "fail", "unknown", "manual")}
+    assert report["criteria"]
+    for c in report["criteria"]:
+        assert set(c) >= CRITERION_KEYS, c
+        assert c["type"] in ("inclusion", "exclusion")
+        assert c["result"] in ("pass", "fail", "unknown", "manual")
+        assert isinstance(c["text"], str) and c["text"]
+        assert isinstance(c["reason"], str) and c["reason"]
+        assert isinstance(c["codes"], list) and all(isinstance(x, str) and "|" in x for x in c["codes"])
+        for e in c["evidence"]:
+            assert isinstance(e["reference"], str) and "/" in e["reference"]
+    ids = [c["id"] for c in report["criteria"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_codes_of_age_and_hemoglobin(capsys):
+    for trial in ("NCT03787251", "NCT03320629"):
+        criteria = {c["id"]: c for c in evaluate_json(capsys, "p-eligible-si-units", trial)["criteria"]}
+        assert "http://snomed.info/sct|424144002" in criteria["inc-age"]["codes"]
+        assert "http://loinc.org|718-7" in criteria["inc-hemoglobin"]["codes"]
+        assert "http://loinc.org|59260-0" in criteria["inc-hemoglobin"]["codes"]
+
+
+def test_json_evidence_is_traceable(capsys):
+    criteria = {c["id"]: c for c in evaluate_json(capsys, "p-eligible-si-units", "NCT03320629")["criteria"]}
+    (hb,) = criteria["inc-hemoglobin"]["evidence"]
+    assert hb == {"reference": "Observation/eligible-si-units-hb", "value": 8.1, "unit": "mmol/L",
+                  "date": "2026-10-27T08:30:00+08:00", "normalized": {"value": 130.491, "unit": "g/L"}}
+    age = criteria["inc-age"]["evidence"][0]
+    assert age == {"reference": "Patient/p-eligible-si-units", "value": 55, "unit": "a", "note": "born 1971-06-20"}
+
+
+@pytest.mark.parametrize(
+    "name, verdict",
+    [("p-eligible-us-units", "potentially-eligible"), ("p-hiv", "ineligible"),
+     ("p-missing-platelets", "insufficient-data")],
+)
+def test_exit_0_whatever_the_verdict(capsys, name, verdict):
+    assert evaluate_json(capsys, name)["verdict"] == verdict
+
+
+def test_unknown_criteria_say_what_is_missing(capsys):
+    criteria = {c["id"]: c for c in evaluate_json(capsys, "p-missing-platelets")["criteria"]}
+    assert criteria["inc-platelets"]["missing"] == ["Platelet count (777-3, 26515-7)"]
+    assert "missing" not in criteria["inc-age"]
+
+
+def test_every_trial_when_none_is_named(capsys):
+    code, out, err = evaluate(capsys, "--bundle", bundle("p-hiv"), "--as-of", AS_OF)
+    assert code == 0 and err == ""
+    reports = json.loads(out)
+    assert [r["trial"] for r in reports] == ["NCT03320629", "NCT03787251"]
+    assert [r["verdict"] for r in reports] == ["potentially-eligible", "ineligible"]
+
+
+def test_trial_id_is_case_insensitive(capsys):
+    code, out, _ = evaluate(capsys, "--trial", "nct03320629", "--bundle", bundle("p-hiv"), "--as-of", AS_OF)
+    assert code == 0 and json.loads(out)["trial"] == "NCT03320629"
+
+
+def test_bundle_from_stdin(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO((PATIENTS / "p-apatinib-allergy.json").read_text()))
+    code, out, err = evaluate(capsys, "--trial", "NCT03320629", "--bundle", "-", "--as-of", AS_OF)
+    assert code == 0 and err == ""
+    assert json.loads(out)["verdict"] == "ineligible"
+
+
+def test_notes_about_ignored_data(capsys):
+    report = evaluate_json(capsys, "p-foreign-and-future-results")
+    assert report["notes"] == ["1 resource(s) belonging to another patient were ignored."]
+
+
+# ------------------------------------------------------------------------------------------ text
+
+
+def test_text_output_is_a_readable_checklist(capsys):
+    code, out, err = evaluate(capsys, "--trial", "NCT03787251", "--bundle", bundle("p-hiv"), "--as-of", AS_OF,
+                              "--format", "text")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "NCT03787251  patient Patient/p-hiv  as of 2026-11-01"
+    assert lines[1].startswith("verdict: ineligible   (") and "trial not recruiting (WITHDRAWN)" in lines[1]
+    assert "INCLUSION CRITERIA" in lines and "EXCLUSION CRITERIA" in lines
+    assert any(line.startswith("  [PASS   ] inc-age:") for line in lines)
+    assert any(line.startswith("  [FAIL   ] exc-immunodeficiency:") for line in lines)
+    assert any(line.startswith("  [REVIEW ] exc-investigator-judgment:") for line in lines)
+    assert "↳ Observation/hiv-hb 13.2 g/dL  2026-10-27" in out
+    assert "\033[" not in out  # no colour when stdout is not a terminal
+    # failures first within a section
+    exclusion = lines[lines.index("EXCLUSION CRITERIA") + 1]
+    assert exclusion.startswith("  [FAIL   ] exc-immunodeficiency")
+
+
+def test_text_output_for_two_trials(capsys):
+    code, out, _ = evaluate(capsys, "--bundle", bundle("p-stale-blood-count"), "--as-of", AS_OF, "--format", "text")
+    assert code == 0
+    assert out.count("verdict: insufficient-data") == 2
+    assert "[UNKNOWN] inc-hemoglobin" in out and "stale" in out
+
+
+# ----------------------------------------------------------------------------------------- errors
+
+
+def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert err.startswith("trial-adapter: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_missing_file(capsys, tmp_path):
+    missing = tmp_path / "nope.json"
+    assert_one_line_error(*evaluate(capsys, "--bundle", str(missing), "--as-of", AS_OF), "no such file")
+
+
+def test_not_json(capsys, tmp_path):
+    path = tmp_path / "notes.json"
+    path.write_text("Hb 12.1 g/dL on 27 Oct\n")
+    assert_one_line_error(*evaluate(capsys, "--bundle", str(path), "--as-of", AS_OF), "not JSON")
+
+
+def test_not_utf8(capsys, tmp_path):
+    path = tmp_path / "binary.json"
+    path.write_bytes(b"\xff\xfe\x00{")
+    assert_one_line_error(*evaluate(capsys, "--bundle", str(path), "--as-of", AS_OF), "cannot read")
+
+
+def test_json_that_is_not_fhir(capsys):
+    assert_one_line_error(*evaluate(capsys, "--bundle", bundle("p-not-fhir"), "--as-of", AS_OF),
+                          "not a FHIR resource")
+
+
+@pytest.mark.parametrize("data", [[1, 2], "a string", 42, {"resourceType": 7}])
+def test_other_json_that_is_not_fhir(capsys, tmp_path, data):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(data))
+    assert_one_line_error(*evaluate(capsys, "--bundle", str(path), "--as-of", AS_OF))
+
+
+def test_no_patient(capsys, tmp_path):
+    source = json.loads((PATIENTS / "p-eligible-us-units.json").read_text())
+    source["entry"] = [e for e in source["entry"] if e["resource"]["resourceType"] != "Patient"]
+    path = tmp_path / "no-patient.json"
+    path.write_text(json.dumps(source))
+    assert_one_line_error(*evaluate(capsys, "--bundle", str(path), "--as-of", AS_OF), "no Patient")
+
+
+def test_two_patients(capsys):
+    assert_one_line_error(*evaluate(capsys, "--bundle", bundle("p-two-patients"), "--as-of", AS_OF),
+                          "more than one Patient", "Patient/p-two-patients-a", "Patient/p-two-patients-b")
+
+
+@pytest.mark.parametrize("as_of", ["2026-13-01", "01/11/2026", "tomorrow", ""])
+def test_bad_as_of(capsys, as_of):
+    assert_one_line_error(*evaluate(capsys, "--bundle", bundle("p-hiv"), "--as-of", as_of), "--as-of", "YYYY-MM-DD")
+
+
+def test_unknown_trial(capsys):
+    assert_one_line_error(*evaluate(capsys, "--trial", "NCT00000000", "--bundle", bundle("p-hiv"),
+                                    "--as-of", AS_OF), "unknown trial NCT00000000", "NCT03787251")
+
+
+def test_no_bundle(capsys):
+    assert_one_line_error(*evaluate(capsys, "--as-of", AS_OF), "--bundle")
+
+
+# ------------------------------------------------------------------------------------- subprocess
+
+
+def test_python_dash_m_adapter_evaluate():
+    completed = subprocess.run(
+        [sys.executable, "-m", "adapter", "evaluate", "--trial", "NCT03320629", "--bundle",
+         bundle("p-crcl-exactly-50"), "--as-of", AS_OF],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["verdict"] == "ineligible"
+    renal = next(c for c in report["criteria"] if c["id"] == "inc-renal-function")
+    assert renal["result"] == "fail" and "50 mL/min ≤ 50 mL/min" in renal["reason"]
+
+
+def test_python_dash_m_adapter_error_has_no_traceback():
+    completed = subprocess.run(
+        [sys.executable, "-m", "adapter", "evaluate", "--bundle", bundle("p-two-patients"), "--as-of", AS_OF],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
