@@ -14,30 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-try:  # `tests` is a package only when the repository root is on sys.path.
-    from tests.support.hapi import HapiServer
-except ModuleNotFoundError:
-    from support.hapi import HapiServer  # type: ignore[no-redef]
+from tests.support.hapi import HapiServer
 
 LOINC = "http://loinc.org"
 ID_SYSTEM = "https://example.org/trial-fhir-adapter/test-id"
-
-
-@pytest.fixture(scope="session")
-def hapi_r4() -> Iterator[HapiServer]:
-    with HapiServer("R4") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def hapi_r5() -> Iterator[HapiServer]:
-    with HapiServer("R5") as server:
-        yield server
-
-
-@pytest.fixture(params=["R4", "R5"])
-def hapi(request: pytest.FixtureRequest) -> HapiServer:
-    return request.getfixturevalue(f"hapi_{request.param.lower()}")
 
 
 @pytest.fixture
