@@ -43,8 +43,9 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     bundles = [build_bundle(load_trial(nct), args.fhir_version) for nct in _trial_ids(args.trial)]
     if args.out is None and len(bundles) > 1:
-        _write_json({"resourceType": "Bundle", "type": "collection",
-                     "entry": [{"resource": b} for b in bundles]}, None, "")
+        _write_json(
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": b} for b in bundles]}, None, ""
+        )
         return 0
     for bundle in bundles:
         _write_json(bundle, args.out, f"{bundle['id']}.json")
@@ -141,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_evaluate)
 
     demo = commands.add_parser("demo", help="map both trials and evaluate every fixture patient (local files only)")
-    demo.add_argument("--as-of", metavar="YYYY-MM-DD", default="2026-11-01", help="evaluation date (default: 2026-11-01)")
+    demo.add_argument(
+        "--as-of", metavar="YYYY-MM-DD", default="2026-11-01", help="evaluation date (default: 2026-11-01)"
+    )
     demo.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
     demo.set_defaults(run=cmd_demo)
     return parser

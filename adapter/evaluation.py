@@ -28,6 +28,7 @@ def evaluate_trial(nct_id: str, facts: PatientFacts, as_of: date) -> tuple[Evalu
     """The engine's Evaluation and the JSON report for one trial."""
     trial, variable, options = _trial_inputs(nct_id.strip().upper())
     evaluation = evaluate(variable, facts, as_of, options)
-    report = report_json(evaluation, trial=trial.nct_id, recruiting=trial.recruiting,
-                         overall_status=trial.record.overall_status)
+    report = report_json(
+        evaluation, trial=trial.nct_id, recruiting=trial.recruiting, overall_status=trial.record.overall_status
+    )
     return evaluation, report

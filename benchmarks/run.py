@@ -29,32 +29,61 @@ from adapter.trials import available_trials  # noqa: E402
 
 AS_OF = date(2026, 11, 1)
 LABS = [  # LOINC, UCUM unit, typical value, reference high
-    ("718-7", "g/dL", 12.5, 17.0), ("777-3", "10*3/uL", 210, 400), ("751-8", "10*3/uL", 4.1, 7.5),
-    ("2160-0", "mg/dL", 0.9, 1.2), ("1742-6", "U/L", 25, 40), ("1920-8", "U/L", 28, 40),
-    ("1975-2", "mg/dL", 0.7, 1.2), ("6301-6", "{INR}", 1.0, 1.2), ("14979-9", "s", 30, 40),
-    ("5902-2", "s", 12, 14), ("3255-7", "g/L", 3.0, 4.0), ("1558-6", "mmol/L", 5.5, 6.1),
-    ("29463-7", "kg", 70, None), ("8636-3", "ms", 420, None), ("2889-4", "g/(24.h)", 0.1, None),
-    ("8480-6", "mm[Hg]", 125, None), ("8462-4", "mm[Hg]", 80, None),
+    ("718-7", "g/dL", 12.5, 17.0),
+    ("777-3", "10*3/uL", 210, 400),
+    ("751-8", "10*3/uL", 4.1, 7.5),
+    ("2160-0", "mg/dL", 0.9, 1.2),
+    ("1742-6", "U/L", 25, 40),
+    ("1920-8", "U/L", 28, 40),
+    ("1975-2", "mg/dL", 0.7, 1.2),
+    ("6301-6", "{INR}", 1.0, 1.2),
+    ("14979-9", "s", 30, 40),
+    ("5902-2", "s", 12, 14),
+    ("3255-7", "g/L", 3.0, 4.0),
+    ("1558-6", "mmol/L", 5.5, 6.1),
+    ("29463-7", "kg", 70, None),
+    ("8636-3", "ms", 420, None),
+    ("2889-4", "g/(24.h)", 0.1, None),
+    ("8480-6", "mm[Hg]", 125, None),
+    ("8462-4", "mm[Hg]", 80, None),
 ]
 
 
 def synthetic_patient(observations: int = 500) -> dict:
-    entries = [{"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "bench", "gender": "female",
-                                                     "birthDate": "1962-03-04"}}]
+    entries = [
+        {
+            "fullUrl": "urn:uuid:p",
+            "resource": {"resourceType": "Patient", "id": "bench", "gender": "female", "birthDate": "1962-03-04"},
+        }
+    ]
     for i in range(observations):
         code, unit, value, high = LABS[i % len(LABS)]
         day = AS_OF - timedelta(days=(i // len(LABS)) * 7)
-        obs = {"resourceType": "Observation", "id": f"o{i}", "status": "final",
-               "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-               "subject": {"reference": "Patient/bench"}, "effectiveDateTime": f"{day.isoformat()}T08:00:00Z",
-               "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+        obs = {
+            "resourceType": "Observation",
+            "id": f"o{i}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "subject": {"reference": "Patient/bench"},
+            "effectiveDateTime": f"{day.isoformat()}T08:00:00Z",
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+        }
         if high is not None:
-            obs["referenceRange"] = [{"high": {"value": high, "unit": unit, "system": "http://unitsofmeasure.org",
-                                               "code": unit}}]
+            obs["referenceRange"] = [
+                {"high": {"value": high, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+            ]
         entries.append({"resource": obs})
-    entries.append({"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/bench"},
-                                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "276804009"}]},
-                                 "clinicalStatus": {"coding": [{"code": "active"}]}}})
+    entries.append(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": "c1",
+                "subject": {"reference": "Patient/bench"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "276804009"}]},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+            }
+        }
+    )
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
@@ -91,8 +120,10 @@ def main() -> None:
     facts = facts_from_bundle(bundle)
     print(f"1. one patient, {n_obs} Observations, {len(trials)} trials, in-process")
     describe("   facts extraction", timed(lambda: facts_from_bundle(bundle), args.repeat))
-    describe("   evaluation of both trials (facts given)",
-             timed(lambda: [evaluate_trial(nct, facts, AS_OF) for nct in trials], args.repeat))
+    describe(
+        "   evaluation of both trials (facts given)",
+        timed(lambda: [evaluate_trial(nct, facts, AS_OF) for nct in trials], args.repeat),
+    )
     describe("   extraction + both trials", timed(both_trials, args.repeat))
 
     directories = [ROOT / "fixtures" / "patients", ROOT.parent / "shared" / "realworld" / "synthea"]
@@ -117,8 +148,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "patient.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
-        command = [str(ROOT / ".venv" / "bin" / "trial-adapter"), "evaluate", "--trial", trials[0],
-                   "--bundle", str(path), "--as-of", AS_OF.isoformat()]
+        command = [
+            str(ROOT / ".venv" / "bin" / "trial-adapter"),
+            "evaluate",
+            "--trial",
+            trials[0],
+            "--bundle",
+            str(path),
+            "--as-of",
+            AS_OF.isoformat(),
+        ]
         runs = []
         for _ in range(7):
             start = time.perf_counter()

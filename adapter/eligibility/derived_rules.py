@@ -14,8 +14,7 @@ from adapter.eligibility.outcome import Outcome
 
 class DerivedRules(ObservationRules):
     def _derived(self, spec: DerivedSpec, definition: Mapping[str, Any], label: str) -> Outcome:
-        creatinine, unknown_c, _ = self.select(spec.creatinine_codes, "serum creatinine",
-                                               spec.creatinine_lookback_days)
+        creatinine, unknown_c, _ = self.select(spec.creatinine_codes, "serum creatinine", spec.creatinine_lookback_days)
         weight, unknown_w, _ = self.select(spec.weight_codes, "body weight", spec.weight_lookback_days)
         span = self._age_span()
         sex = self.facts.gender
@@ -36,11 +35,18 @@ class DerivedRules(ObservationRules):
                 problems.append(Outcome("unknown", numeric))
             else:
                 inputs[name] = numeric
-        evidence = tuple(self._evidence(f, *inputs[n]) for n, f in (("creatinine", creatinine), ("weight", weight))
-                         if f is not None and n in inputs)
+        evidence = tuple(
+            self._evidence(f, *inputs[n])
+            for n, f in (("creatinine", creatinine), ("weight", weight))
+            if f is not None and n in inputs
+        )
         if problems:
-            return Outcome("unknown", f"{label} cannot be computed: " + "; ".join(p.reason for p in problems),
-                           evidence, tuple(m for p in problems for m in p.missing))
+            return Outcome(
+                "unknown",
+                f"{label} cannot be computed: " + "; ".join(p.reason for p in problems),
+                evidence,
+                tuple(m for p in problems for m in p.missing),
+            )
         assert span is not None
         years = Decimal(span[0])
         scr, kg = inputs["creatinine"][0], inputs["weight"][0]
@@ -54,8 +60,7 @@ class DerivedRules(ObservationRules):
         comparator = quantity.get("comparator") or ">="
         ok = judge(Interval.point(clearance), Interval.satisfying(comparator, threshold))
         symbol = COMPARATOR_SYMBOL[comparator if ok else NEGATED[comparator]]
-        formula = (f"(140 − {years}) × {show(kg)} kg / (72 × {show(scr)} mg/dL)"
-                   f"{' × 0.85' if sex == 'female' else ''}")
+        formula = f"(140 − {years}) × {show(kg)} kg / (72 × {show(scr)} mg/dL){' × 0.85' if sex == 'female' else ''}"
         reason = f"{label} {show(clearance)} {spec.unit} {symbol} {show(threshold)} {spec.unit} = {formula}"
         anchor = creatinine.effective if creatinine else None
         return Outcome("pass" if ok else "fail", reason, evidence, anchor_date=anchor)

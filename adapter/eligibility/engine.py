@@ -55,27 +55,38 @@ class Evaluation:
     notes: tuple[str, ...] = ()
 
 
-def evaluate(evidence_variable: Mapping[str, Any], facts: PatientFacts, as_of: date,
-             options: EngineOptions | None = None) -> Evaluation:
+def evaluate(
+    evidence_variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions | None = None
+) -> Evaluation:
     """Every top-level characteristic of the EvidenceVariable as one criterion, and the verdict."""
     evaluator = _Evaluator(evidence_variable, facts, as_of, options or EngineOptions())
     criteria = []
     for index, characteristic in enumerate(evidence_variable.get("characteristic", [])):
         outcome = evaluator.characteristic(characteristic)
-        criteria.append(CriterionResult(
-            id=characteristic.get("linkId") or f"criterion-{index + 1}",
-            type="exclusion" if characteristic.get("exclude") else "inclusion",
-            text=characteristic.get("description") or "",
-            result=outcome.result, reason=outcome.reason, codes=tuple(_codes(characteristic, evaluator.options)),
-            evidence=_unique(outcome.evidence), missing=tuple(dict.fromkeys(outcome.missing)),
-        ))
+        criteria.append(
+            CriterionResult(
+                id=characteristic.get("linkId") or f"criterion-{index + 1}",
+                type="exclusion" if characteristic.get("exclude") else "inclusion",
+                text=characteristic.get("description") or "",
+                result=outcome.result,
+                reason=outcome.reason,
+                codes=tuple(_codes(characteristic, evaluator.options)),
+                evidence=_unique(outcome.evidence),
+                missing=tuple(dict.fromkeys(outcome.missing)),
+            )
+        )
     notes = []
     if facts.deceased:
         notes.append("The patient is recorded as deceased.")
     if facts.foreign:
         notes.append(f"{len(facts.foreign)} resource(s) belonging to another patient were ignored.")
-    return Evaluation(patient=facts.patient_ref, as_of=as_of, criteria=tuple(criteria),
-                      verdict=verdict([c.result for c in criteria]), notes=tuple(notes))
+    return Evaluation(
+        patient=facts.patient_ref,
+        as_of=as_of,
+        criteria=tuple(criteria),
+        verdict=verdict([c.result for c in criteria]),
+        notes=tuple(notes),
+    )
 
 
 def _unique(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
@@ -108,8 +119,7 @@ class _Evaluator(DerivedRules, PatientRules, RecordEntryRules):
     """Walks the characteristics; each group of rules (observations and the derived measures built on them,
     demographics, record entries) lives in its own module."""
 
-    def __init__(self, variable: Mapping[str, Any], facts: PatientFacts, as_of: date,
-                 options: EngineOptions) -> None:
+    def __init__(self, variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions) -> None:
         self.facts = facts
         self.as_of = as_of
         self.end_of_day = datetime.combine(as_of, time.max, UTC)
@@ -138,8 +148,9 @@ class _Evaluator(DerivedRules, PatientRules, RecordEntryRules):
         if "definitionByCombination" in characteristic:
             return self._combination(characteristic["definitionByCombination"])
         if "definitionByTypeAndValue" in characteristic:
-            return self._type_and_value(characteristic["definitionByTypeAndValue"],
-                                        characteristic.get("timeFromEvent", []))
+            return self._type_and_value(
+                characteristic["definitionByTypeAndValue"], characteristic.get("timeFromEvent", [])
+            )
         notes = [n.get("text") for n in characteristic.get("note", []) if n.get("text")]
         other = next((k for k in characteristic if k.startswith("definition")), None)
         reason = notes[0] if notes else (characteristic.get("description") or "needs review")

@@ -38,11 +38,13 @@ def evaluation_bundle(evaluation: Evaluation, *, trial: str) -> dict[str, Any]:
         "resourceType": "ResearchSubject",
         "text": narrative(f"{evaluation.patient} for {trial}: {evaluation.verdict} on {evaluation.as_of}"),
         "status": "active",
-        "progress": [{
-            "subjectState": {"coding": [{"system": SUBJECT_STATE, "code": state}], "text": evaluation.verdict},
-            "reason": {"text": f"Eligibility pre-screening by trial-fhir-adapter: {evaluation.verdict}"},
-            "startDate": evaluation.as_of.isoformat(),
-        }],
+        "progress": [
+            {
+                "subjectState": {"coding": [{"system": SUBJECT_STATE, "code": state}], "text": evaluation.verdict},
+                "reason": {"text": f"Eligibility pre-screening by trial-fhir-adapter: {evaluation.verdict}"},
+                "startDate": evaluation.as_of.isoformat(),
+            }
+        ],
         "study": {"identifier": {"system": "https://clinicaltrials.gov", "value": trial}, "display": trial},
         "subject": {"reference": evaluation.patient},
     }
@@ -69,7 +71,10 @@ def evaluation_bundle(evaluation: Evaluation, *, trial: str) -> dict[str, Any]:
         ],
     }
     return {
-        "resourceType": "Bundle", "type": "collection",
-        "entry": [{"fullUrl": subject_url, "resource": subject},
-                  {"fullUrl": stable_uuid("Parameters", key), "resource": parameters}],
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": subject_url, "resource": subject},
+            {"fullUrl": stable_uuid("Parameters", key), "resource": parameters},
+        ],
     }

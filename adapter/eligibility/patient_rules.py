@@ -41,8 +41,14 @@ class PatientRules(RuleContext):
         assert birth is not None
         shown = str(youngest) if youngest == oldest else f"{youngest}–{oldest}"
         partial = "" if youngest == oldest else f" (birth date known only to the {self.facts.birth_date_precision})"
-        evidence = (Evidence(reference=self.facts.patient_ref, value=Decimal(youngest) if youngest == oldest else shown,
-                             unit="a", note=f"born {birth.isoformat()}{partial}"),)
+        evidence = (
+            Evidence(
+                reference=self.facts.patient_ref,
+                value=Decimal(youngest) if youngest == oldest else shown,
+                unit="a",
+                note=f"born {birth.isoformat()}{partial}",
+            ),
+        )
         quantity, value_range = definition.get("valueQuantity"), definition.get("valueRange")
         for q in filter(None, [quantity, *(value_range or {}).values()]):
             if (q.get("code") or "a") != "a":
@@ -53,17 +59,20 @@ class PatientRules(RuleContext):
         elif value_range:
             low = value_range.get("low", {}).get("value")
             high = value_range.get("high", {}).get("value")
-            criterion = Interval(None if low is None else Decimal(str(low)), True,
-                                 None if high is None else Decimal(str(high)), True)
+            criterion = Interval(
+                None if low is None else Decimal(str(low)), True, None if high is None else Decimal(str(high)), True
+            )
             goal = f"{low if low is not None else '…'}–{high if high is not None else '…'} years"
         else:
             return Outcome("manual", "age criterion without a value")
         ok = judge(Interval(Decimal(youngest), True, Decimal(oldest), True), criterion)
         if ok is None:
-            return Outcome("unknown", f"age {shown}{partial} cannot be compared with {goal}", evidence,
-                           ("full birth date",))
-        return Outcome("pass" if ok else "fail", f"age {shown} {'within' if ok else 'outside'} {goal}{partial}",
-                       evidence)
+            return Outcome(
+                "unknown", f"age {shown}{partial} cannot be compared with {goal}", evidence, ("full birth date",)
+            )
+        return Outcome(
+            "pass" if ok else "fail", f"age {shown} {'within' if ok else 'outside'} {goal}{partial}", evidence
+        )
 
     def _gender(self, definition: Mapping[str, Any]) -> Outcome:
         wanted = {c.get("code") for c in (definition.get("valueCodeableConcept") or {}).get("coding", [])}
@@ -72,5 +81,6 @@ class PatientRules(RuleContext):
         if gender not in ("male", "female"):
             return Outcome("unknown", f"administrative gender is {gender or 'not recorded'}", evidence, ("sex",))
         ok = gender in wanted
-        return Outcome("pass" if ok else "fail", f"sex {gender}" + ("" if ok else f", not {'/'.join(sorted(wanted))}"),
-                       evidence)
+        return Outcome(
+            "pass" if ok else "fail", f"sex {gender}" + ("" if ok else f", not {'/'.join(sorted(wanted))}"), evidence
+        )

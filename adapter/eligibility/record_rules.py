@@ -29,8 +29,12 @@ class RecordEntryRules(RuleContext):
         display = label.split(";")[0] if wanted else label.replace(";", ",")
         pattern = None if wanted else name_pattern(label)
         facts: tuple[ClinicalFact, ...] = getattr(self.facts, kind)
-        matched = [f for f in facts if (wanted and not f.codes.isdisjoint(wanted))
-                   or (pattern is not None and f.text and pattern.search(f.text))]
+        matched = [
+            f
+            for f in facts
+            if (wanted and not f.codes.isdisjoint(wanted))
+            or (pattern is not None and f.text and pattern.search(f.text))
+        ]
         ignored: list[str] = []
         current: list[ClinicalFact] = []
         for fact in matched:
@@ -51,22 +55,28 @@ class RecordEntryRules(RuleContext):
             spans, where = window
             undated = [f for f in current if f.date is None]
             # Each anchor has its own window: an item counts when it falls inside any one of them.
-            current = [f for f in current if f.date is not None
-                       and any(start <= f.date <= end for start, end, _ in spans)]
+            current = [
+                f for f in current if f.date is not None and any(start <= f.date <= end for start, end, _ in spans)
+            ]
             if not current and undated:
-                return Outcome("unknown", f"{undated[0].reference} ({display}) has no date to place {where}",
-                               tuple(Evidence(reference=f.reference) for f in undated))
+                return Outcome(
+                    "unknown",
+                    f"{undated[0].reference} ({display}) has no date to place {where}",
+                    tuple(Evidence(reference=f.reference) for f in undated),
+                )
         else:
             where = ""
         note = f" ({'; '.join(ignored)})" if ignored else ""
         if current:
             evidence = tuple(Evidence(reference=f.reference, value=f.text, date=f.date) for f in current)
-            return Outcome("pass", f"{display} recorded{where}: {current[0].text or current[0].reference}{note}",
-                           evidence)
+            return Outcome(
+                "pass", f"{display} recorded{where}: {current[0].text or current[0].reference}{note}", evidence
+            )
         return Outcome("fail", f"no {display} recorded{where}{note}")
 
-    def _entry_window(self, windows: list[Mapping[str, Any]]
-                      ) -> tuple[tuple[list[tuple[datetime, datetime, str]], str] | None, Outcome | None]:
+    def _entry_window(
+        self, windows: list[Mapping[str, Any]]
+    ) -> tuple[tuple[list[tuple[datetime, datetime, str]], str] | None, Outcome | None]:
         """The time window for a record entry: relative to other results (eventId) or the evaluation date."""
         spans: list[tuple[datetime, datetime, str]] = []
         undated: list[str] = []
@@ -90,8 +100,9 @@ class RecordEntryRules(RuleContext):
             spans.append((base + timedelta(days=float(low)), base + timedelta(days=float(high)), label))
         if not spans:
             if undated:
-                return None, Outcome("unknown", f"no dated result for {', '.join(undated)} to place the window",
-                                     (), tuple(undated))
+                return None, Outcome(
+                    "unknown", f"no dated result for {', '.join(undated)} to place the window", (), tuple(undated)
+                )
             return None, None
         span_days = int(abs(days((windows[0].get("range") or {}).get("low")) or 0))
         return (spans, f" within {span_days} days before {', '.join(s[2] for s in spans)}"), None

@@ -49,8 +49,13 @@ def report_json(evaluation: Evaluation, *, trial: str, recruiting: bool, overall
         "summary": {k: counts.get(k, 0) for k in ("pass", "fail", "unknown", "manual")},
         "criteria": [
             {
-                "id": c.id, "type": c.type, "text": c.text, "result": c.result, "reason": c.reason,
-                "codes": list(c.codes), "evidence": [_evidence(e) for e in c.evidence],
+                "id": c.id,
+                "type": c.type,
+                "text": c.text,
+                "result": c.result,
+                "reason": c.reason,
+                "codes": list(c.codes),
+                "evidence": [_evidence(e) for e in c.evidence],
                 **({"missing": list(c.missing)} if c.missing else {}),
             }
             for c in evaluation.criteria
@@ -61,8 +66,15 @@ def report_json(evaluation: Evaluation, *, trial: str, recruiting: bool, overall
     return report
 
 
-COLOURS = {"pass": "32", "fail": "31", "unknown": "33", "manual": "36",
-           "ineligible": "31", "insufficient-data": "33", "potentially-eligible": "32"}
+COLOURS = {
+    "pass": "32",
+    "fail": "31",
+    "unknown": "33",
+    "manual": "36",
+    "ineligible": "31",
+    "insufficient-data": "33",
+    "potentially-eligible": "32",
+}
 MARKS = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN", "manual": "REVIEW"}
 
 
@@ -93,8 +105,13 @@ def report_text(report: dict[str, Any], *, colour: bool = False) -> str:
             lines.append(f"            {c['reason']}")
             for e in c["evidence"]:
                 value = e.get("value")
-                shown = f" {show(Decimal(str(value))) if isinstance(value, int | float) else value}" \
-                    if value is not None else ""
-                lines.append(f"            ↳ {e['reference']}{shown}{' ' + e['unit'] if e.get('unit') else ''}"
-                             f"{'  ' + e['date'][:10] if e.get('date') else ''}")
+                shown = (
+                    f" {show(Decimal(str(value))) if isinstance(value, int | float) else value}"
+                    if value is not None
+                    else ""
+                )
+                lines.append(
+                    f"            ↳ {e['reference']}{shown}{' ' + e['unit'] if e.get('unit') else ''}"
+                    f"{'  ' + e['date'][:10] if e.get('date') else ''}"
+                )
     return "\n".join(lines) + "\n"

@@ -22,8 +22,7 @@ def build_resources(trial: Trial, fhir_version: FhirVersion = "R5") -> list[dict
 
 def build_bundle(trial: Trial, fhir_version: FhirVersion = "R5") -> dict[str, Any]:
     """One transaction Bundle with every resource of the trial, conditional on business identifiers."""
-    return transaction_bundle(build_resources(trial, fhir_version),
-                              bundle_key=f"{trial.nct_id}-{fhir_version.lower()}")
+    return transaction_bundle(build_resources(trial, fhir_version), bundle_key=f"{trial.nct_id}-{fhir_version.lower()}")
 
 
 __all__ = ["FhirVersion", "build_bundle", "build_resources"]

@@ -42,9 +42,11 @@ def transaction_bundle(resources: list[dict[str, Any]], *, bundle_key: str) -> d
     entries = []
     for resource in resources:
         body = _rewrite_references({k: v for k, v in resource.items() if k != "id"}, full_urls)
-        entries.append({
-            "fullUrl": full_urls[f"{resource['resourceType']}/{resource['id']}"],
-            "resource": body,
-            "request": {"method": "PUT", "url": conditional_url(resource)},
-        })
+        entries.append(
+            {
+                "fullUrl": full_urls[f"{resource['resourceType']}/{resource['id']}"],
+                "resource": body,
+                "request": {"method": "PUT", "url": conditional_url(resource)},
+            }
+        )
     return {"resourceType": "Bundle", "id": bundle_key, "type": "transaction", "entry": entries}

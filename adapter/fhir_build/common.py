@@ -65,8 +65,7 @@ def codeable_concept(concept: Concept) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if concept.codes:
         result["coding"] = [
-            {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})}
-            for c in concept.codes
+            {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})} for c in concept.codes
         ]
     result["text"] = concept.display
     return result

@@ -12,23 +12,37 @@ def r5_combination_extension_definition() -> dict[str, Any]:
     """R4 StructureDefinition of the extension that carries an R5 definitionByCombination as JSON."""
     key = "r5-definition-by-combination"
     return {
-        "resourceType": "StructureDefinition", "id": key,
+        "resourceType": "StructureDefinition",
+        "id": key,
         "text": narrative("R5 EvidenceVariable.characteristic.definitionByCombination, as JSON, for R4."),
-        "url": R5_COMBINATION_EXTENSION, "identifier": [business_identifier(key)],
-        "name": "R5DefinitionByCombination", "title": "R5 definitionByCombination (JSON)", "status": "active",
+        "url": R5_COMBINATION_EXTENSION,
+        "identifier": [business_identifier(key)],
+        "name": "R5DefinitionByCombination",
+        "title": "R5 definitionByCombination (JSON)",
+        "status": "active",
         "description": "The R5 EvidenceVariable.characteristic.definitionByCombination element of this "
-                       "characteristic, serialised as FHIR R5 JSON. The standard cross-version extension for "
-                       "this element cannot be used: its nested characteristic is recursive, which the "
-                       "cross-version extension definitions cannot express.",
-        "fhirVersion": "4.0.1", "kind": "complex-type", "abstract": False,
+        "characteristic, serialised as FHIR R5 JSON. The standard cross-version extension for "
+        "this element cannot be used: its nested characteristic is recursive, which the "
+        "cross-version extension definitions cannot express.",
+        "fhirVersion": "4.0.1",
+        "kind": "complex-type",
+        "abstract": False,
         "context": [{"type": "element", "expression": "EvidenceVariable.characteristic"}],
-        "type": "Extension", "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
+        "type": "Extension",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
         "derivation": "constraint",
-        "differential": {"element": [
-            {"id": "Extension", "path": "Extension", "short": "R5 definitionByCombination as JSON",
-             "definition": "An R5 definitionByCombination, serialised as FHIR R5 JSON.", "max": "1"},
-            {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
-            {"id": "Extension.url", "path": "Extension.url", "fixedUri": R5_COMBINATION_EXTENSION},
-            {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1, "type": [{"code": "string"}]},
-        ]},
+        "differential": {
+            "element": [
+                {
+                    "id": "Extension",
+                    "path": "Extension",
+                    "short": "R5 definitionByCombination as JSON",
+                    "definition": "An R5 definitionByCombination, serialised as FHIR R5 JSON.",
+                    "max": "1",
+                },
+                {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
+                {"id": "Extension.url", "path": "Extension.url", "fixedUri": R5_COMBINATION_EXTENSION},
+                {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1, "type": [{"code": "string"}]},
+            ]
+        },
     }

@@ -42,8 +42,12 @@ RECORD_ENTRY_TYPES: dict[str, dict[str, Any]] = {
     "medication": {"coding": [coding(SNOMED, "410942007", "Drug or medicament")], "text": "Medication"},
     "allergy": {"coding": [coding(SNOMED, "609328004", "Allergic disposition")], "text": "Allergy"},
 }
-CONCEPT_TABLE = {"condition": "conditions", "procedure": "procedures", "medication": "medications",
-                 "allergy": "allergies"}
+CONCEPT_TABLE = {
+    "condition": "conditions",
+    "procedure": "procedures",
+    "medication": "medications",
+    "allergy": "allergies",
+}
 OFFSET_ULN = {"coding": [coding("http://hl7.org/fhir/characteristic-offset", "UNL", "Upper Normal Limit")]}
 EVALUATION_DATE = {"text": "eligibility evaluation date"}
 COMPARATOR_TEXT = {"<": "<", "<=": "≤", ">=": "≥", ">": ">"}
@@ -98,8 +102,7 @@ class CharacteristicBuilder:
             assert node.age is not None
             return {"type": AGE_TYPE, "valueRange": value_range(node.age.low, node.age.high, "a")}
         if kind == "sex":
-            return {"type": GENDER_TYPE,
-                    "valueCodeableConcept": {"coding": [coding(GENDER_SYSTEM, str(node.sex))]}}
+            return {"type": GENDER_TYPE, "valueCodeableConcept": {"coding": [coding(GENDER_SYSTEM, str(node.sex))]}}
         if kind in RECORD_ENTRY_TYPES:
             concept = self.concepts.lookup(CONCEPT_TABLE[kind], str(getattr(node, kind)))
             value: dict[str, Any] = codeable_concept(concept)
@@ -109,17 +112,23 @@ class CharacteristicBuilder:
             return {"type": RECORD_ENTRY_TYPES[kind], "valueCodeableConcept": value}
         if kind == "derived":
             derived = self.concepts.derived[str(node.derived)]
-            type_ = {"coding": [coding(DERIVED_CODE_SYSTEM, str(node.derived), derived.display)],
-                     "text": derived.display}
+            type_ = {
+                "coding": [coding(DERIVED_CODE_SYSTEM, str(node.derived), derived.display)],
+                "text": derived.display,
+            }
         else:
             type_ = codeable_concept(self.concepts.observations[str(node.observation)])
         result: dict[str, Any] = {"type": type_}
         if node.range is not None:
             result["valueRange"] = value_range(node.range.low, node.range.high, node.range.unit)
         elif node.times_uln is not None:
-            result["valueQuantity"] = {"comparator": node.comparator, "value": number(node.times_uln),
-                                       "unit": "× ULN", "system": "http://unitsofmeasure.org",
-                                       "code": ULN_MULTIPLE_UNIT}
+            result["valueQuantity"] = {
+                "comparator": node.comparator,
+                "value": number(node.times_uln),
+                "unit": "× ULN",
+                "system": "http://unitsofmeasure.org",
+                "code": ULN_MULTIPLE_UNIT,
+            }
             result["offset"] = OFFSET_ULN
         else:
             assert node.value is not None and node.unit is not None
@@ -129,17 +138,22 @@ class CharacteristicBuilder:
     def time_from_event(self, node: Definition) -> list[dict[str, Any]]:
         if node.kind in ("observation", "derived"):
             lookback = node.lookback_days or self.mapping.defaults.lookback_days
-            return [{
-                "description": f"Most recent result within {lookback} days before the evaluation date",
-                "eventCodeableConcept": EVALUATION_DATE,
-                "range": {"low": days(-lookback), "high": days(0)},
-            }]
+            return [
+                {
+                    "description": f"Most recent result within {lookback} days before the evaluation date",
+                    "eventCodeableConcept": EVALUATION_DATE,
+                    "range": {"low": days(-lookback), "high": days(0)},
+                }
+            ]
         if node.within_days is not None:
-            return [{
-                "description": f"Within {node.within_days} days before the result of {anchor}",
-                "eventId": anchor,
-                "range": {"low": days(-node.within_days), "high": days(0)},
-            } for anchor in node.before or []]
+            return [
+                {
+                    "description": f"Within {node.within_days} days before the result of {anchor}",
+                    "eventId": anchor,
+                    "range": {"low": days(-node.within_days), "high": days(0)},
+                }
+                for anchor in node.before or []
+            ]
         return []
 
     def summary(self, node: Definition) -> str:
@@ -158,8 +172,11 @@ class CharacteristicBuilder:
             display = self.concepts.lookup(CONCEPT_TABLE[kind], str(getattr(node, kind))).display
             window = f" within {node.within_days} days before the blood count" if node.within_days else ""
             return f"{'No ' if node.absent else ''}{display}{window}"
-        display = (self.concepts.derived[str(node.derived)].display if kind == "derived"
-                   else self.concepts.observations[str(node.observation)].display)
+        display = (
+            self.concepts.derived[str(node.derived)].display
+            if kind == "derived"
+            else self.concepts.observations[str(node.observation)].display
+        )
         if node.range is not None:
             return f"{display} {node.range.low}–{node.range.high}"
         comparator = COMPARATOR_TEXT[str(node.comparator)]
@@ -180,7 +197,7 @@ def build_evidence_variable(mapping: TrialMapping, concepts: ConceptLibrary, tit
         "title": f"Eligibility criteria of {mapping.trial}",
         "status": "active",
         "description": f"Inclusion and exclusion criteria of {mapping.trial} ({title}), transcribed from "
-                       "ClinicalTrials.gov; computable where data can settle them.",
+        "ClinicalTrials.gov; computable where data can settle them.",
         "actual": False,
         "characteristic": [builder.criterion(c) for c in mapping.criteria],
     }

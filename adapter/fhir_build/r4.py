@@ -22,9 +22,14 @@ THO = "http://terminology.hl7.org/CodeSystem/"
 # ClinicalTrials.gov overallStatus → R4 ResearchStudy.status (TERMINATED has no R4 code of its own;
 # administratively-completed, "completed prematurely", is the nearest).
 R4_STATUS = {
-    "NOT_YET_RECRUITING": "approved", "RECRUITING": "active", "ENROLLING_BY_INVITATION": "active",
-    "ACTIVE_NOT_RECRUITING": "closed-to-accrual", "SUSPENDED": "temporarily-closed-to-accrual",
-    "TERMINATED": "administratively-completed", "COMPLETED": "completed", "WITHDRAWN": "withdrawn",
+    "NOT_YET_RECRUITING": "approved",
+    "RECRUITING": "active",
+    "ENROLLING_BY_INVITATION": "active",
+    "ACTIVE_NOT_RECRUITING": "closed-to-accrual",
+    "SUSPENDED": "temporarily-closed-to-accrual",
+    "TERMINATED": "administratively-completed",
+    "COMPLETED": "completed",
+    "WITHDRAWN": "withdrawn",
 }
 R5_TO_R4_SYSTEM = {
     "http://hl7.org/fhir/research-study-phase": f"{THO}research-study-phase",
@@ -33,11 +38,23 @@ R5_TO_R4_SYSTEM = {
 }
 # value[x] type of each R5 element we carry in complex extensions (the rest are backbone elements).
 ELEMENT_TYPES = {
-    "linkId": "Id", "description": "Markdown", "exclude": "Boolean", "type": "CodeableConcept",
-    "offset": "CodeableConcept", "code": "Code", "threshold": "PositiveInt", "range": "Range",
-    "quantity": "Quantity", "eventCodeableConcept": "CodeableConcept", "eventId": "Id",
-    "actualNumber": "UnsignedInt", "targetNumber": "UnsignedInt", "eligibility": "Reference",
-    "state": "CodeableConcept", "actual": "Boolean", "period": "Period",
+    "linkId": "Id",
+    "description": "Markdown",
+    "exclude": "Boolean",
+    "type": "CodeableConcept",
+    "offset": "CodeableConcept",
+    "code": "Code",
+    "threshold": "PositiveInt",
+    "range": "Range",
+    "quantity": "Quantity",
+    "eventCodeableConcept": "CodeableConcept",
+    "eventId": "Id",
+    "actualNumber": "UnsignedInt",
+    "targetNumber": "UnsignedInt",
+    "eligibility": "Reference",
+    "state": "CodeableConcept",
+    "actual": "Boolean",
+    "period": "Period",
 }
 BACKBONES = {"definitionByTypeAndValue", "definitionByCombination", "characteristic", "timeFromEvent"}
 
@@ -97,8 +114,9 @@ def research_study(study: dict[str, Any], overall_status: str | None, group_key:
             r4[field] = _recode(study[field])
     if "condition" in study:
         r4["condition"] = study["condition"]
-    r4["relatedArtifact"] = [{"type": a["type"], "label": a.get("label"), "url": a["resource"]}
-                             for a in study.get("relatedArtifact", [])]
+    r4["relatedArtifact"] = [
+        {"type": a["type"], "label": a.get("label"), "url": a["resource"]} for a in study.get("relatedArtifact", [])
+    ]
     if "keyword" in study:
         r4["keyword"] = study["keyword"]
     if "region" in study:
@@ -119,9 +137,14 @@ def research_study(study: dict[str, Any], overall_status: str | None, group_key:
         r4["site"] = study["site"]
     if "whyStopped" in study:
         r4["reasonStopped"] = study["whyStopped"]
-    r4["arm"] = [{"name": g["name"], "type": _recode(g["type"]),
-                  **({"description": g["description"]} if "description" in g else {})}
-                 for g in study.get("comparisonGroup", [])]
+    r4["arm"] = [
+        {
+            "name": g["name"],
+            "type": _recode(g["type"]),
+            **({"description": g["description"]} if "description" in g else {}),
+        }
+        for g in study.get("comparisonGroup", [])
+    ]
     return {k: v for k, v in r4.items() if v is not None}
 
 
@@ -133,16 +156,24 @@ def _r4_characteristic(characteristic: dict[str, Any]) -> dict[str, Any]:
     for note in characteristic.get("note", []):
         extensions.append({"url": f"{XVER}EvidenceVariable.characteristic.note", "valueAnnotation": note})
     if "definitionByTypeAndValue" in characteristic:
-        extensions.append(to_complex_extension(f"{XVER}EvidenceVariable.characteristic.definitionByTypeAndValue",
-                                               characteristic["definitionByTypeAndValue"]))
+        extensions.append(
+            to_complex_extension(
+                f"{XVER}EvidenceVariable.characteristic.definitionByTypeAndValue",
+                characteristic["definitionByTypeAndValue"],
+            )
+        )
     for window in characteristic.get("timeFromEvent", []):
         extensions.append(to_complex_extension(f"{XVER}EvidenceVariable.characteristic.timeFromEvent", window))
     if "definitionByCombination" in characteristic:
         # The official validator cannot build the cross-version definition of definitionByCombination (its
         # nested characteristic is recursive), so the R5 combination travels verbatim as JSON in our own
         # extension, defined by the StructureDefinition published with the trials.
-        extensions.append({"url": R5_COMBINATION_EXTENSION,
-                           "valueString": json.dumps(characteristic["definitionByCombination"], ensure_ascii=False)})
+        extensions.append(
+            {
+                "url": R5_COMBINATION_EXTENSION,
+                "valueString": json.dumps(characteristic["definitionByCombination"], ensure_ascii=False),
+            }
+        )
     if extensions:
         result["extension"] = extensions
     if characteristic.get("description"):
@@ -151,9 +182,11 @@ def _r4_characteristic(characteristic: dict[str, Any]) -> dict[str, Any]:
     # is a record-entry category; the threshold itself is in the definitionByTypeAndValue extension.
     by_type = characteristic.get("definitionByTypeAndValue")
     if by_type:
-        result["definitionCodeableConcept"] = by_type.get("valueCodeableConcept") \
-            if by_type["type"].get("coding", [{}])[0].get("system") == SNOMED and "valueCodeableConcept" in by_type \
+        result["definitionCodeableConcept"] = (
+            by_type.get("valueCodeableConcept")
+            if by_type["type"].get("coding", [{}])[0].get("system") == SNOMED and "valueCodeableConcept" in by_type
             else by_type["type"]
+        )
     else:
         result["definitionCodeableConcept"] = {"text": characteristic.get("description") or "See extension"}
     result["exclude"] = characteristic.get("exclude", False)
@@ -175,14 +208,21 @@ def enrollment_group(study: dict[str, Any], variable: dict[str, Any], nct_id: st
         if not by_type or "offset" in by_type:
             continue
         value_key = next(k for k in by_type if k.startswith("value"))
-        characteristics.append({"code": by_type["type"], value_key: by_type[value_key],
-                                "exclude": criterion.get("exclude", False)})
+        characteristics.append(
+            {"code": by_type["type"], value_key: by_type[value_key], "exclude": criterion.get("exclude", False)}
+        )
     return {
-        "resourceType": "Group", "id": key,
-        "text": narrative(f"Patients eligible for {nct_id}. The criteria a Group can state are listed here; "
-                          f"the complete computable criteria are in EvidenceVariable {variable['url']}."),
-        "identifier": [business_identifier(key)], "type": "person", "actual": False,
-        "name": f"Eligible population of {nct_id}", "characteristic": characteristics,
+        "resourceType": "Group",
+        "id": key,
+        "text": narrative(
+            f"Patients eligible for {nct_id}. The criteria a Group can state are listed here; "
+            f"the complete computable criteria are in EvidenceVariable {variable['url']}."
+        ),
+        "identifier": [business_identifier(key)],
+        "type": "person",
+        "actual": False,
+        "name": f"Eligible population of {nct_id}",
+        "characteristic": characteristics,
     }
 
 

@@ -32,17 +32,33 @@ from adapter.trials import Trial
 
 # ClinicalTrials.gov overallStatus → R5 research-study-status (progressStatus.state).
 PROGRESS_STATE = {
-    "NOT_YET_RECRUITING": "not-yet-recruiting", "RECRUITING": "recruiting",
-    "ENROLLING_BY_INVITATION": "enrolling-by-invitation", "ACTIVE_NOT_RECRUITING": "active-but-not-recruiting",
-    "SUSPENDED": "temporarily-closed-to-accrual", "TERMINATED": "terminated", "COMPLETED": "completed",
+    "NOT_YET_RECRUITING": "not-yet-recruiting",
+    "RECRUITING": "recruiting",
+    "ENROLLING_BY_INVITATION": "enrolling-by-invitation",
+    "ACTIVE_NOT_RECRUITING": "active-but-not-recruiting",
+    "SUSPENDED": "temporarily-closed-to-accrual",
+    "TERMINATED": "terminated",
+    "COMPLETED": "completed",
     "WITHDRAWN": "withdrawn",
 }
-PHASE = {"EARLY_PHASE1": "early-phase-1", "PHASE1": "phase-1", "PHASE2": "phase-2", "PHASE3": "phase-3",
-         "PHASE4": "phase-4", "NA": "n-a"}
-PRIMARY_PURPOSE = {"TREATMENT": "treatment", "PREVENTION": "prevention", "DIAGNOSTIC": "diagnostic",
-                   "SUPPORTIVE_CARE": "supportive-care", "SCREENING": "screening",
-                   "HEALTH_SERVICES_RESEARCH": "health-services-research", "BASIC_SCIENCE": "basic-science",
-                   "DEVICE_FEASIBILITY": "device-feasibility"}
+PHASE = {
+    "EARLY_PHASE1": "early-phase-1",
+    "PHASE1": "phase-1",
+    "PHASE2": "phase-2",
+    "PHASE3": "phase-3",
+    "PHASE4": "phase-4",
+    "NA": "n-a",
+}
+PRIMARY_PURPOSE = {
+    "TREATMENT": "treatment",
+    "PREVENTION": "prevention",
+    "DIAGNOSTIC": "diagnostic",
+    "SUPPORTIVE_CARE": "supportive-care",
+    "SCREENING": "screening",
+    "HEALTH_SERVICES_RESEARCH": "health-services-research",
+    "BASIC_SCIENCE": "basic-science",
+    "DEVICE_FEASIBILITY": "device-feasibility",
+}
 STUDY_DESIGN = "http://hl7.org/fhir/study-design"
 DESIGN_CODES = {  # SEVCO codes of the R5 study-design value set
     "INTERVENTIONAL": ("SEVCO:01001", "Interventional research"),
@@ -71,12 +87,24 @@ def build_r5_resources(trial: Trial) -> list[dict[str, Any]]:
     activities = _activity_definitions(mapping)
     plan = _plan_definition(record, mapping, activities)
     study = _research_study(record, mapping, concepts, organizations, locations)
-    return [study, evidence_variable, plan, *activities.values(), *organizations, *locations,
-            derived_code_system(concepts)]
+    return [
+        study,
+        evidence_variable,
+        plan,
+        *activities.values(),
+        *organizations,
+        *locations,
+        derived_code_system(concepts),
+    ]
 
 
-def _research_study(record: TrialRecord, mapping: TrialMapping, concepts: ConceptLibrary,
-                    organizations: list[dict[str, Any]], locations: list[dict[str, Any]]) -> dict[str, Any]:
+def _research_study(
+    record: TrialRecord,
+    mapping: TrialMapping,
+    concepts: ConceptLibrary,
+    organizations: list[dict[str, Any]],
+    locations: list[dict[str, Any]],
+) -> dict[str, Any]:
     nct = record.nct_id
     study: dict[str, Any] = {
         "resourceType": "ResearchStudy",
@@ -90,17 +118,30 @@ def _research_study(record: TrialRecord, mapping: TrialMapping, concepts: Concep
     if record.official_title:
         study["label"] = [{"type": {"text": "official title"}, "value": record.official_title}]
     study["protocol"] = [{"reference": f"PlanDefinition/{resource_key(nct, 'protocol')}"}]
-    study["relatedArtifact"] = [{"type": "documentation", "label": "ClinicalTrials.gov record",
-                                 "resource": f"https://clinicaltrials.gov/study/{nct}"}]
+    study["relatedArtifact"] = [
+        {
+            "type": "documentation",
+            "label": "ClinicalTrials.gov record",
+            "resource": f"https://clinicaltrials.gov/study/{nct}",
+        }
+    ]
     study["status"] = "active"  # publication status of this definition, not the trial's progress
     if record.primary_purpose in PRIMARY_PURPOSE:
-        study["primaryPurposeType"] = {"coding": [coding("http://hl7.org/fhir/research-study-prim-purp-type",
-                                                         PRIMARY_PURPOSE[record.primary_purpose])]}
+        study["primaryPurposeType"] = {
+            "coding": [
+                coding("http://hl7.org/fhir/research-study-prim-purp-type", PRIMARY_PURPOSE[record.primary_purpose])
+            ]
+        }
     if len(record.phases) == 1 and record.phases[0] in PHASE:
-        study["phase"] = {"coding": [coding("http://hl7.org/fhir/research-study-phase", PHASE[record.phases[0]])],
-                          "text": record.phases[0]}
-    design = [DESIGN_CODES[k] for k in (record.study_type, record.allocation, record.intervention_model,
-                                        *record.phases) if k in DESIGN_CODES]
+        study["phase"] = {
+            "coding": [coding("http://hl7.org/fhir/research-study-phase", PHASE[record.phases[0]])],
+            "text": record.phases[0],
+        }
+    design = [
+        DESIGN_CODES[k]
+        for k in (record.study_type, record.allocation, record.intervention_model, *record.phases)
+        if k in DESIGN_CODES
+    ]
     if design:
         study["studyDesign"] = [{"coding": [coding(STUDY_DESIGN, code, display)]} for code, display in design]
     conditions = []
@@ -145,8 +186,14 @@ def _identifiers(record: TrialRecord) -> list[dict[str, Any]]:
     identifiers: list[dict[str, Any]] = [{"use": "official", "system": CTGOV_SYSTEM, "value": record.nct_id}]
     sponsor = record.lead_sponsor.name if record.lead_sponsor else None
     if record.org_study_id:
-        identifiers.append({"use": "secondary", "type": {"text": "Organization study ID"},
-                            "value": record.org_study_id, **({"assigner": {"display": sponsor}} if sponsor else {})})
+        identifiers.append(
+            {
+                "use": "secondary",
+                "type": {"text": "Organization study ID"},
+                "value": record.org_study_id,
+                **({"assigner": {"display": sponsor}} if sponsor else {}),
+            }
+        )
     for secondary in record.secondary_ids:
         entry: dict[str, Any] = {"use": "secondary", "value": secondary.id}
         if secondary.type or secondary.domain:
@@ -159,12 +206,26 @@ def _progress(record: TrialRecord) -> list[dict[str, Any]]:
     states: list[dict[str, Any]] = []
     period = {k: v for k, v in (("start", record.start_date), ("end", record.completion_date)) if v}
     if period:
-        states.append({"state": {"coding": [coding("http://hl7.org/fhir/research-study-status", "overall-study",
-                                                   "Overall study")]}, "actual": True, "period": period})
+        states.append(
+            {
+                "state": {
+                    "coding": [coding("http://hl7.org/fhir/research-study-status", "overall-study", "Overall study")]
+                },
+                "actual": True,
+                "period": period,
+            }
+        )
     state = PROGRESS_STATE.get(record.overall_status or "")
     if state:
-        states.append({"state": {"coding": [coding("http://hl7.org/fhir/research-study-status", state)],
-                                 "text": record.overall_status}, "actual": True})
+        states.append(
+            {
+                "state": {
+                    "coding": [coding("http://hl7.org/fhir/research-study-status", state)],
+                    "text": record.overall_status,
+                },
+                "actual": True,
+            }
+        )
     return states
 
 
@@ -172,9 +233,13 @@ def _associated_parties(record: TrialRecord, organizations: list[dict[str, Any]]
     role_system = "http://hl7.org/fhir/research-study-party-role"
     parties: list[dict[str, Any]] = []
     if record.lead_sponsor:
-        parties.append({"name": record.lead_sponsor.name,
-                        "role": {"coding": [coding(role_system, "lead-sponsor")]},
-                        "party": {"reference": f"Organization/{organizations[0]['id']}"}})
+        parties.append(
+            {
+                "name": record.lead_sponsor.name,
+                "role": {"coding": [coding(role_system, "lead-sponsor")]},
+                "party": {"reference": f"Organization/{organizations[0]['id']}"},
+            }
+        )
     for collaborator in record.collaborators:
         parties.append({"name": collaborator.name, "role": {"coding": [coding(role_system, "collaborator")]}})
     responsible = record.responsible_party
@@ -187,8 +252,16 @@ def _organizations(record: TrialRecord) -> list[dict[str, Any]]:
     if not record.lead_sponsor:
         return []
     key = f"organization-{slug(record.lead_sponsor.name)}"
-    return [{"resourceType": "Organization", "id": key, "text": narrative(record.lead_sponsor.name),
-             "identifier": [business_identifier(key)], "active": True, "name": record.lead_sponsor.name}]
+    return [
+        {
+            "resourceType": "Organization",
+            "id": key,
+            "text": narrative(record.lead_sponsor.name),
+            "identifier": [business_identifier(key)],
+            "active": True,
+            "name": record.lead_sponsor.name,
+        }
+    ]
 
 
 def _locations(record: TrialRecord) -> list[dict[str, Any]]:
@@ -197,17 +270,31 @@ def _locations(record: TrialRecord) -> list[dict[str, Any]]:
         if not loc.facility:
             continue
         key = f"location-{slug(loc.facility)}"
-        address = {k: v for k, v in (("city", loc.city), ("state", loc.state), ("postalCode", loc.zip),
-                                     ("country", loc.country)) if v}
-        locations.append({"resourceType": "Location", "id": key, "text": narrative(loc.facility),
-                          "identifier": [business_identifier(key)], "status": "active", "name": loc.facility,
-                          **({"address": address} if address else {})})
+        address = {
+            k: v
+            for k, v in (("city", loc.city), ("state", loc.state), ("postalCode", loc.zip), ("country", loc.country))
+            if v
+        }
+        locations.append(
+            {
+                "resourceType": "Location",
+                "id": key,
+                "text": narrative(loc.facility),
+                "identifier": [business_identifier(key)],
+                "status": "active",
+                "name": loc.facility,
+                **({"address": address} if address else {}),
+            }
+        )
     return locations
 
 
 def _comparison_group(arm: Arm, record: TrialRecord) -> dict[str, Any]:
-    group: dict[str, Any] = {"linkId": slug(arm.label), "name": arm.label,
-                             "type": {"coding": [coding("http://hl7.org/fhir/research-study-arm-type", arm.type)]}}
+    group: dict[str, Any] = {
+        "linkId": slug(arm.label),
+        "name": arm.label,
+        "type": {"coding": [coding("http://hl7.org/fhir/research-study-arm-type", arm.type)]},
+    }
     description = arm.description or next((a.description for a in record.arm_groups if a.label == arm.label), None)
     if description:
         group["description"] = description
@@ -237,8 +324,12 @@ def _dosage(item: Intervention) -> dict[str, Any]:
         parts.append(f"d{first}" if first == last else f"d{first}-{last}")
         parts.append(f"of a {item.cycle.length_days}-day cycle")
         if item.frequency and last > first:
-            timing["repeat"]["boundsDuration"] = {"value": last - first + 1, "unit": "days",
-                                                  "system": "http://unitsofmeasure.org", "code": "d"}
+            timing["repeat"]["boundsDuration"] = {
+                "value": last - first + 1,
+                "unit": "days",
+                "system": "http://unitsofmeasure.org",
+                "code": "d",
+            }
         elif not item.frequency:
             timing["repeat"] = {"count": 1}
     dosage: dict[str, Any] = {"sequence": 1, "text": " ".join(parts)}
@@ -264,12 +355,18 @@ def _activity_definitions(mapping: TrialMapping) -> dict[str, dict[str, Any]]:
             if key in activities:
                 continue
             activity: dict[str, Any] = {
-                "resourceType": "ActivityDefinition", "id": key, "text": narrative(f"{mapping.trial}: {item.name}"),
-                "url": canonical_url("ActivityDefinition", key), "identifier": [business_identifier(key)],
-                "name": slug(item.id).replace("-", "_").title().replace("_", ""), "title": item.name,
+                "resourceType": "ActivityDefinition",
+                "id": key,
+                "text": narrative(f"{mapping.trial}: {item.name}"),
+                "url": canonical_url("ActivityDefinition", key),
+                "identifier": [business_identifier(key)],
+                "name": slug(item.id).replace("-", "_").title().replace("_", ""),
+                "title": item.name,
                 "status": "active",
             }
-            description = " ".join(x for x in (item.dose_adjustment, f"Until {item.until}." if item.until else None) if x)
+            description = " ".join(
+                x for x in (item.dose_adjustment, f"Until {item.until}." if item.until else None) if x
+            )
             if description:
                 activity["description"] = description
             if item.kind == "medication":
@@ -288,18 +385,28 @@ def _radiotherapy(item: Intervention) -> dict[str, Any]:
     dose_text = _dose_text(item.total_dose)
     fractions = f"{item.fractions.low}-{item.fractions.high}"
     return {
-        "kind": "ServiceRequest", "intent": "proposal", "code": {"text": "Radiotherapy"},
-        "dosage": [{
-            "sequence": 1, "text": f"{item.name}: total {dose_text} in {fractions} fractions",
-            "timing": {"repeat": {"count": item.fractions.low, "countMax": item.fractions.high}},
-            "doseAndRate": [{"type": {"text": "total dose of the course"},
-                             "doseRange": value_range(item.total_dose.low, item.total_dose.high, item.total_dose.unit)}],
-        }],
+        "kind": "ServiceRequest",
+        "intent": "proposal",
+        "code": {"text": "Radiotherapy"},
+        "dosage": [
+            {
+                "sequence": 1,
+                "text": f"{item.name}: total {dose_text} in {fractions} fractions",
+                "timing": {"repeat": {"count": item.fractions.low, "countMax": item.fractions.high}},
+                "doseAndRate": [
+                    {
+                        "type": {"text": "total dose of the course"},
+                        "doseRange": value_range(item.total_dose.low, item.total_dose.high, item.total_dose.unit),
+                    }
+                ],
+            }
+        ],
     }
 
 
-def _plan_definition(record: TrialRecord, mapping: TrialMapping,
-                     activities: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _plan_definition(
+    record: TrialRecord, mapping: TrialMapping, activities: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     key = resource_key(record.nct_id, "protocol")
     actions = []
     for arm in mapping.arms:
@@ -319,27 +426,56 @@ def _plan_definition(record: TrialRecord, mapping: TrialMapping,
         action["action"] = sub_actions
         actions.append(action)
     return {
-        "resourceType": "PlanDefinition", "id": key, "text": narrative(f"Protocol of {record.nct_id}"),
-        "url": canonical_url("PlanDefinition", key), "identifier": [business_identifier(key)],
-        "name": f"{record.nct_id}Protocol", "title": f"Protocol of {record.nct_id}: {record.brief_title}",
-        "type": {"coding": [coding("http://terminology.hl7.org/CodeSystem/plan-definition-type", "clinical-protocol",
-                                   "Clinical Protocol")]},
+        "resourceType": "PlanDefinition",
+        "id": key,
+        "text": narrative(f"Protocol of {record.nct_id}"),
+        "url": canonical_url("PlanDefinition", key),
+        "identifier": [business_identifier(key)],
+        "name": f"{record.nct_id}Protocol",
+        "title": f"Protocol of {record.nct_id}: {record.brief_title}",
+        "type": {
+            "coding": [
+                coding(
+                    "http://terminology.hl7.org/CodeSystem/plan-definition-type",
+                    "clinical-protocol",
+                    "Clinical Protocol",
+                )
+            ]
+        },
         "status": "active",
         "description": "Arms of the trial, one action per arm; the arm's interventions are its sub-actions.",
-        "action": [{"linkId": "randomization", "title": "Randomized arms", "groupingBehavior": "logical-group",
-                    "selectionBehavior": "exactly-one", "action": actions}],
+        "action": [
+            {
+                "linkId": "randomization",
+                "title": "Randomized arms",
+                "groupingBehavior": "logical-group",
+                "selectionBehavior": "exactly-one",
+                "action": actions,
+            }
+        ],
     }
 
 
 def derived_code_system(concepts: ConceptLibrary) -> dict[str, Any]:
     return {
-        "resourceType": "CodeSystem", "id": "derived-measure", "text": narrative("Derived measures"),
-        "url": DERIVED_CODE_SYSTEM, "identifier": [business_identifier("derived-measure")],
-        "name": "DerivedMeasure", "title": "Measures computed from other data by trial-fhir-adapter",
-        "status": "active", "content": "complete", "caseSensitive": True,
-        "concept": [{"code": code, "display": d.display,
-                     "definition": f"{d.display} computed by the {d.formula} formula, in {d.unit}."}
-                    for code, d in concepts.derived.items()],
+        "resourceType": "CodeSystem",
+        "id": "derived-measure",
+        "text": narrative("Derived measures"),
+        "url": DERIVED_CODE_SYSTEM,
+        "identifier": [business_identifier("derived-measure")],
+        "name": "DerivedMeasure",
+        "title": "Measures computed from other data by trial-fhir-adapter",
+        "status": "active",
+        "content": "complete",
+        "caseSensitive": True,
+        "concept": [
+            {
+                "code": code,
+                "display": d.display,
+                "definition": f"{d.display} computed by the {d.formula} formula, in {d.unit}.",
+            }
+            for code, d in concepts.derived.items()
+        ],
     }
 
 

@@ -143,7 +143,9 @@ def check_against_record(mapping: TrialMapping, record: TrialRecord) -> list[str
     eligibility = normalize_text(record.eligibility_criteria or "")
     for criterion in mapping.criteria:
         if normalize_text(criterion.text) not in eligibility:
-            problems.append(f"criterion {criterion.id}: text is not found verbatim in the record's eligibility criteria")
+            problems.append(
+                f"criterion {criterion.id}: text is not found verbatim in the record's eligibility criteria"
+            )
     for condition in mapping.conditions:
         if condition.text not in record.conditions:
             problems.append(f"condition {condition.text!r} is not a condition of the record")

@@ -198,8 +198,14 @@ class Intervention(Strict):
 
 class Arm(Strict):
     label: str
-    type: Literal["experimental", "active-comparator", "placebo-comparator", "sham-comparator",
-                  "no-intervention", "other-arm-type"]
+    type: Literal[
+        "experimental",
+        "active-comparator",
+        "placebo-comparator",
+        "sham-comparator",
+        "no-intervention",
+        "other-arm-type",
+    ]
     description: str | None = None
     selection: Literal["all", "any"] = "all"
     interventions: list[Intervention] = Field(min_length=1)

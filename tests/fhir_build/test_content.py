@@ -82,7 +82,10 @@ def test_thresholds_codes_units_comparators(nct, criterion, loinc, alternates, c
 def test_uln_thresholds_use_the_offset(nct, criterion, loinc, comparator, multiple):
     by_type, _ = quantity_of(nct, criterion, loinc)
     assert by_type["offset"]["coding"][0] == {
-        "system": "http://hl7.org/fhir/characteristic-offset", "code": "UNL", "display": "Upper Normal Limit"}
+        "system": "http://hl7.org/fhir/characteristic-offset",
+        "code": "UNL",
+        "display": "Upper Normal Limit",
+    }
     assert (by_type["valueQuantity"]["comparator"], by_type["valueQuantity"]["value"]) == (comparator, multiple)
 
 
@@ -107,7 +110,10 @@ def test_kidney_logic_or_for_787251_and_for_629():
     cg = c629["characteristic"][1]["definitionByTypeAndValue"]
     assert cg["type"]["coding"][0]["code"] == "creatinine-clearance-cockcroft-gault"
     assert (cg["valueQuantity"]["comparator"], cg["valueQuantity"]["value"], cg["valueQuantity"]["code"]) == (
-        ">", 50, "mL/min")
+        ">",
+        50,
+        "mL/min",
+    )
 
 
 def test_transfusion_look_back_is_anchored_on_the_blood_count():
@@ -117,16 +123,23 @@ def test_transfusion_look_back_is_anchored_on_the_blood_count():
     assert transfusion["definitionByTypeAndValue"]["valueCodeableConcept"]["coding"][0]["code"] == "116859006"
     window = transfusion["timeFromEvent"][0]
     assert window["eventId"] == "hb" and window["range"]["low"]["value"] == -14
-    anchors = [w["eventId"] for w in characteristic("NCT03320629", "inc-blood-count-no-transfusion")[
-        "definitionByCombination"]["characteristic"][0]["timeFromEvent"]]
+    anchors = [
+        w["eventId"]
+        for w in characteristic("NCT03320629", "inc-blood-count-no-transfusion")["definitionByCombination"][
+            "characteristic"
+        ][0]["timeFromEvent"]
+    ]
     assert anchors == ["inc-hemoglobin", "inc-neutrophils", "inc-platelets"]
 
 
 @pytest.mark.parametrize(("nct", "low", "high"), [("NCT03787251", 18, 75), ("NCT03320629", 18, 70)])
 def test_age_and_ecog(nct, low, high):
     age = characteristic(nct, "inc-age")["definitionByTypeAndValue"]
-    assert age["type"]["coding"][0] == {"system": "http://snomed.info/sct", "code": "424144002",
-                                        "display": "Current chronological age"}
+    assert age["type"]["coding"][0] == {
+        "system": "http://snomed.info/sct",
+        "code": "424144002",
+        "display": "Current chronological age",
+    }
     assert (age["valueRange"]["low"]["value"], age["valueRange"]["high"]["value"]) == (low, high)
     assert age["valueRange"]["low"]["code"] == "a"
     ecog = characteristic(nct, "inc-ecog")["definitionByTypeAndValue"]
@@ -140,8 +153,10 @@ def test_sex_specific_qtc_for_629():
     qtc = c["definitionByCombination"]["characteristic"][2]["definitionByCombination"]["characteristic"]
     limits = {
         branch["definitionByCombination"]["characteristic"][0]["definitionByTypeAndValue"]["valueCodeableConcept"][
-            "coding"][0]["code"]: branch["definitionByCombination"]["characteristic"][1]["definitionByTypeAndValue"][
-            "valueQuantity"]["value"]
+            "coding"
+        ][0]["code"]: branch["definitionByCombination"]["characteristic"][1]["definitionByTypeAndValue"][
+            "valueQuantity"
+        ]["value"]
         for branch in qtc
     }
     assert limits == {"male": 450, "female": 470}
@@ -163,7 +178,11 @@ def test_every_criterion_carries_its_source_text_and_manual_ones_say_why(nct):
 def test_research_study_r5_statuses_and_enrollment():
     withdrawn = resources("NCT03787251")["ResearchStudy/NCT03787251"]
     terminated = resources("NCT03320629")["ResearchStudy/NCT03320629"]
-    assert withdrawn["identifier"][0] == {"use": "official", "system": "https://clinicaltrials.gov", "value": "NCT03787251"}
+    assert withdrawn["identifier"][0] == {
+        "use": "official",
+        "system": "https://clinicaltrials.gov",
+        "value": "NCT03787251",
+    }
     assert withdrawn["identifier"][1]["value"] == "Nanjing Drum Tower Hospital"
     assert terminated["identifier"][1]["value"] == "HRA-E01"
     assert [s["state"]["coding"][0]["code"] for s in withdrawn["progressStatus"]] == ["withdrawn"]
@@ -188,7 +207,9 @@ def test_arms_and_doses():
     r = resources("NCT03320629")
     study = r["ResearchStudy/NCT03320629"]
     assert [(g["name"], g["type"]["coding"][0]["code"]) for g in study["comparisonGroup"]] == [
-        ("apatinib and S-1 radiotherapy", "experimental"), ("S-1 radiotherapy", "active-comparator")]
+        ("apatinib and S-1 radiotherapy", "experimental"),
+        ("S-1 radiotherapy", "active-comparator"),
+    ]
     apatinib = r["ActivityDefinition/NCT03320629-apatinib"]["dosage"][0]
     assert apatinib["doseAndRate"][0]["doseQuantity"] == {"value": 500, "unit": "mg", "system": UCUM, "code": "mg"}
     assert apatinib["timing"]["code"]["coding"][0]["code"] == "QD"
@@ -196,21 +217,33 @@ def test_arms_and_doses():
     s1 = r["ActivityDefinition/NCT03320629-s1"]["dosage"][0]
     assert s1["doseAndRate"][0]["doseRange"]["low"]["value"] == 40
     assert s1["doseAndRate"][0]["doseRange"]["high"]["value"] == 60
-    assert s1["timing"]["repeat"] == {"frequency": 2, "period": 1, "periodUnit": "d",
-                                      "boundsDuration": {"value": 14, "unit": "days", "system": UCUM, "code": "d"}}
+    assert s1["timing"]["repeat"] == {
+        "frequency": 2,
+        "period": 1,
+        "periodUnit": "d",
+        "boundsDuration": {"value": 14, "unit": "days", "system": UCUM, "code": "d"},
+    }
     rt = r["ActivityDefinition/NCT03320629-radiotherapy"]
     assert rt["kind"] == "ServiceRequest"
     assert rt["dosage"][0]["timing"]["repeat"] == {"count": 25, "countMax": 30}
-    assert rt["dosage"][0]["doseAndRate"][0]["doseRange"]["high"] == {"value": 60, "unit": "Gy", "system": UCUM,
-                                                                      "code": "Gy"}
+    assert rt["dosage"][0]["doseAndRate"][0]["doseRange"]["high"] == {
+        "value": 60,
+        "unit": "Gy",
+        "system": UCUM,
+        "code": "Gy",
+    }
     plan = r["PlanDefinition/NCT03320629-protocol"]
     assert plan["type"]["coding"][0]["code"] == "clinical-protocol"
     arms = plan["action"][0]["action"]
     s1_action = next(a for a in arms[0]["action"] if a["title"] == "S-1")
     assert s1_action["timingTiming"]["repeat"] == {"frequency": 1, "period": 21, "periodUnit": "d"}
     docetaxel = resources("NCT03787251")["ActivityDefinition/NCT03787251-docetaxel"]["dosage"][0]
-    assert docetaxel["doseAndRate"][0]["doseRange"]["low"] == {"value": 60, "unit": "mg/m2", "system": UCUM,
-                                                               "code": "mg/m2"}
+    assert docetaxel["doseAndRate"][0]["doseRange"]["low"] == {
+        "value": 60,
+        "unit": "mg/m2",
+        "system": UCUM,
+        "code": "mg/m2",
+    }
     irinotecan = resources("NCT03787251")["PlanDefinition/NCT03787251-protocol"]["action"][0]["action"][1]["action"][1]
     assert irinotecan["timingTiming"]["repeat"]["period"] == 14
 
@@ -222,7 +255,10 @@ def test_r4_shape():
     assert resources("NCT03787251", "R4")["ResearchStudy/NCT03787251"]["status"] == "withdrawn"
     assert study["enrollment"] == [{"reference": "Group/NCT03320629-enrollment"}]
     assert [a["name"] for a in study["arm"]] == ["apatinib and S-1 radiotherapy", "S-1 radiotherapy"]
-    assert study["arm"][0]["type"]["coding"][0]["system"] == "http://terminology.hl7.org/CodeSystem/research-study-arm-type"
+    assert (
+        study["arm"][0]["type"]["coding"][0]["system"]
+        == "http://terminology.hl7.org/CodeSystem/research-study-arm-type"
+    )
     recruitment = next(e for e in study["extension"] if e["url"].endswith("ResearchStudy.recruitment"))
     assert {"url": "actualNumber", "valueUnsignedInt": 7} in recruitment["extension"]
     group = r["Group/NCT03320629-enrollment"]
@@ -231,7 +267,10 @@ def test_r4_shape():
     variable = r["EvidenceVariable/NCT03320629-eligibility"]
     hb = next(c for c in variable["characteristic"] if c["description"] == "HB≥100g/L;")
     urls = [e["url"] for e in hb["extension"]]
-    assert "http://hl7.org/fhir/5.0/StructureDefinition/extension-EvidenceVariable.characteristic.definitionByTypeAndValue" in urls
+    assert (
+        "http://hl7.org/fhir/5.0/StructureDefinition/extension-EvidenceVariable.characteristic.definitionByTypeAndValue"
+        in urls
+    )
     assert hb["definitionCodeableConcept"]["coding"][0]["code"] == "718-7"
     combo = next(c for c in variable["characteristic"] if c["description"].startswith("ALT and AST"))
     carried = next(e for e in combo["extension"] if e["url"].endswith("r5-definition-by-combination"))
