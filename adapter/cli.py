@@ -87,21 +87,72 @@ def _as_of(text: str | None) -> date:
         raise AdapterError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _client(args: argparse.Namespace) -> Any:
+    """A FhirClient for --server, with bearer or SMART Backend Services auth when asked."""
+    import os
+
+    from adapter.fhir.auth import BearerToken, SmartBackendAuth
+    from adapter.fhir.client import FhirClient
+
+    auth = None
+    token = args.bearer_token or os.environ.get("TRIAL_ADAPTER_FHIR_TOKEN")
+    if args.smart_client_id:
+        if not (args.smart_key and args.smart_kid and args.smart_token_url):
+            raise AdapterError("SMART Backend Services needs --smart-key, --smart-kid and --smart-token-url")
+        try:
+            key = Path(args.smart_key).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AdapterError(f"--smart-key {args.smart_key}: cannot read ({exc.strerror})") from None
+        auth = SmartBackendAuth(args.smart_token_url, args.smart_client_id, key, kid=args.smart_kid,
+                                algorithm=args.smart_alg)
+    elif token:
+        auth = BearerToken(token)
+    return FhirClient(args.server, auth=auth, timeout=args.timeout)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from adapter.eligibility.facts import facts_from_bundle
     from adapter.eligibility.report import report_text
     from adapter.evaluation import evaluate_trial
 
-    if args.bundle is None:
-        raise AdapterError("give --bundle FILE (or - for stdin); --server arrives with the FHIR-server support")
-    facts = facts_from_bundle(_read_bundle(args.bundle))
+    trials = _trial_ids(args.trial)
+    if (args.bundle is None) == (args.server is None):
+        raise AdapterError("give either --bundle FILE (- for stdin) or --server URL --patient ID")
+    if args.server is not None:
+        if not args.patient:
+            raise AdapterError("--server needs --patient ID")
+        from adapter.evaluation import observation_codes
+        from adapter.fhir.pull import plan_for, pull_patient
+
+        with _client(args) as client:
+            data: Any = pull_patient(client, args.patient, plan_for(observation_codes(trials)))
+    else:
+        data = _read_bundle(args.bundle)
+    facts = facts_from_bundle(data)
     as_of = _as_of(args.as_of)
-    reports = [evaluate_trial(nct, facts, as_of)[1] for nct in _trial_ids(args.trial)]
+    reports = [evaluate_trial(nct, facts, as_of)[1] for nct in trials]
     if args.format == "text":
         colour = sys.stdout.isatty()
         sys.stdout.write("\n".join(report_text(r, colour=colour) for r in reports))
     else:
         _write_json(reports[0] if len(reports) == 1 else reports, None, "")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from adapter.fhir.push import push_bundle
+    from adapter.fhir_build import build_bundle
+    from adapter.trials import load_trial
+
+    with _client(args) as client:
+        server_version = client.fhir_version()
+        version = args.fhir_version or server_version
+        if version != server_version:
+            raise AdapterError(f"{args.server} speaks {server_version}; pushing {version} resources to it would fail")
+        for nct in _trial_ids(args.trial):
+            results = push_bundle(client, build_bundle(load_trial(nct), version))
+            for r in results:
+                print(f"{nct}  {r.outcome:<9}  {r.resource_type}/{r.id}  ({r.identifier})")
     return 0
 
 
@@ -112,6 +163,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sys.stdout.write(format_table(rows))
     print(f"FHIR resources and reports written under {args.out}/", file=sys.stderr)
     return 0
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("FHIR server access")
+    group.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    group.add_argument("--bearer-token", metavar="TOKEN", help="or env TRIAL_ADAPTER_FHIR_TOKEN")
+    group.add_argument("--smart-client-id", metavar="ID", help="SMART Backend Services client id")
+    group.add_argument("--smart-key", metavar="PEM_FILE", help="private key that signs the client assertion")
+    group.add_argument("--smart-kid", metavar="KID", help="key id published in the client's JWKS")
+    group.add_argument("--smart-token-url", metavar="URL")
+    group.add_argument("--smart-alg", choices=["RS384", "ES384"], default="RS384")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bundle", metavar="FILE", help="patient Bundle (JSON); - reads stdin")
     evaluate.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
     evaluate.add_argument("--format", choices=["json", "text"], default="json")
+    evaluate.add_argument("--server", metavar="URL", help="FHIR server base URL to pull the patient's data from")
+    evaluate.add_argument("--patient", metavar="ID", help="Patient id on --server")
+    _server_options(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
+
+    push = commands.add_parser("push", help="send each trial's transaction Bundle to a FHIR server (idempotent)")
+    push.add_argument("--server", metavar="URL", required=True, help="FHIR server base URL")
+    push.add_argument("--fhir-version", choices=["R5", "R4"], help="default: the server's own version")
+    push.add_argument("--trial", action="append", metavar="NCT", help="trial id (repeatable; default: all)")
+    _server_options(push)
+    push.set_defaults(run=cmd_push)
 
     demo = commands.add_parser("demo", help="map both trials and evaluate every fixture patient (local files only)")
     demo.add_argument(

@@ -62,3 +62,7 @@ class ForeignLinkError(FetchError):
 
 class AuthError(FetchError):
     """An authorization server refused or failed to issue an access token, or the auth settings are unusable."""
+
+
+class BatchEntryError(FhirServerError):
+    """One entry of a batch the server did run failed (e.g. 404 for a read); the batch itself was accepted."""

@@ -9,7 +9,8 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from adapter.eligibility.engine import EngineOptions, Evaluation, evaluate
+from adapter.eligibility.base import SNOMED
+from adapter.eligibility.engine import EngineOptions, Evaluation, criterion_codes, evaluate
 from adapter.eligibility.facts import PatientFacts
 from adapter.eligibility.options import engine_options
 from adapter.eligibility.report import report_json
@@ -32,3 +33,16 @@ def evaluate_trial(nct_id: str, facts: PatientFacts, as_of: date) -> tuple[Evalu
         evaluation, trial=trial.nct_id, recruiting=trial.recruiting, overall_status=trial.record.overall_status
     )
     return evaluation, report
+
+
+def observation_codes(nct_ids: list[str]) -> list[str]:
+    """Every result code (system|code, not SNOMED record categories) the trials' criteria can read."""
+    codes: set[str] = set()
+    for nct in nct_ids:
+        trial, variable, options = _trial_inputs(nct.strip().upper())
+        derived = set(options.derived)
+        for characteristic in variable["characteristic"]:
+            codes.update(c for c in criterion_codes(characteristic, options)
+                         if not c.startswith(SNOMED) and c not in derived)
+        codes.update(panel.token for panel in trial.concepts.search_panels)
+    return sorted(codes)

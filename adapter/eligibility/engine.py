@@ -31,7 +31,7 @@ from adapter.eligibility.outcome import Evidence, Outcome, Result, Verdict, comb
 from adapter.eligibility.patient_rules import PatientRules
 from adapter.eligibility.record_rules import RecordEntryRules
 
-__all__ = ["CriterionResult", "DerivedSpec", "EngineOptions", "Evaluation", "evaluate"]
+__all__ = ["CriterionResult", "DerivedSpec", "EngineOptions", "Evaluation", "criterion_codes", "evaluate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ def evaluate(
                 text=characteristic.get("description") or "",
                 result=outcome.result,
                 reason=outcome.reason,
-                codes=tuple(_codes(characteristic, evaluator.options)),
+                codes=tuple(criterion_codes(characteristic, evaluator.options)),
                 evidence=_unique(outcome.evidence),
                 missing=tuple(dict.fromkeys(outcome.missing)),
             )
@@ -96,7 +96,7 @@ def _unique(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
     return tuple(seen.values())
 
 
-def _codes(characteristic: Mapping[str, Any], options: EngineOptions) -> list[str]:
+def criterion_codes(characteristic: Mapping[str, Any], options: EngineOptions) -> list[str]:
     """Every code the characteristic accepts, as system|code."""
     found: list[str] = []
     by_type = characteristic.get("definitionByTypeAndValue")
@@ -111,7 +111,7 @@ def _codes(characteristic: Mapping[str, Any], options: EngineOptions) -> list[st
             if spec:
                 found += [*spec.creatinine_codes, *spec.weight_codes]
     for child in (characteristic.get("definitionByCombination") or {}).get("characteristic", []):
-        found += _codes(child, options)
+        found += criterion_codes(child, options)
     return list(dict.fromkeys(found))
 
 

@@ -73,6 +73,7 @@ class ConceptLibrary(Strict):
     allergies: dict[str, Concept] = Field(default_factory=dict)
     derived: dict[str, DerivedConcept] = Field(default_factory=dict)
     ordinal_answers: list[OrdinalAnswer] = Field(default_factory=list)
+    search_panels: list[Code] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _derived_inputs_exist(self) -> ConceptLibrary:

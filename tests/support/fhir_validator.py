@@ -12,8 +12,15 @@ Nothing here skips: when Java, Maven or the build is missing, :class:`ValidatorU
 that needs the validator fails instead of passing unchecked.
 
 One JVM start costs ~2 s (R4) / ~15 s (R5, it parses the R5 core, extensions and terminology packages) on this
-machine, so :func:`validate` keeps one warm ``--serve`` process per FHIR version for the life of the Python
-process (closed at exit). Pass ``persistent=False`` for a one-shot run of the plain command line.
+machine, so :func:`validate` keeps one warm ``--serve`` process per FHIR version (and set of definitions) for the
+life of the Python process (closed at exit). Pass ``persistent=False`` for a one-shot run of the plain command line.
+
+The engine never takes conformance resources from the instance it validates: an extension, profile or code system
+the project defines itself must be handed over with ``definitions=[FILE_OR_DIR, ...]`` (``--definitions``): JSON
+files holding StructureDefinition / CodeSystem / ValueSet resources, alone or as Bundle entries (a trial Bundle
+carries the project's own definitions, so it can be given as its own definitions)::
+
+    results = validate_files(bundle_paths, "R4", definitions=bundle_paths)
 """
 
 from __future__ import annotations
@@ -74,6 +81,9 @@ class ValidationResult:
     resource_type: str | None
     resource_id: str | None
     issues: list[Issue] = field(default_factory=list)
+    #: Where the engine validated a resource in this file, in its order: "Bundle", "Bundle.entry[3].resource",
+    #: contained resources... (recorded by the tool's policy advisor; proof that nothing was skipped).
+    validated: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Issue]:
@@ -160,6 +170,41 @@ def normalize_version(fhir_version: str) -> str:
     raise ValueError(f"unsupported FHIR version {fhir_version!r} (R4 or R5)")
 
 
+Definitions = tuple[str, ...]
+
+
+def _definitions(definitions: Iterable[str | os.PathLike[str]] | None) -> Definitions:
+    """Absolute paths, checked to exist, order kept, duplicates dropped."""
+    if definitions is None:
+        return ()
+    if isinstance(definitions, str | os.PathLike):
+        raise TypeError("definitions must be a list of paths, not one path")
+    out: list[str] = []
+    for d in definitions:
+        p = str(Path(d).resolve())
+        if not Path(p).exists():
+            raise FileNotFoundError(p)
+        if p not in out:
+            out.append(p)
+    return tuple(out)
+
+
+def _definition_args(definitions: Definitions) -> list[str]:
+    return [arg for d in definitions for arg in ("--definitions", d)]
+
+
+def _fingerprint(definitions: Definitions) -> tuple[tuple[str, int, int], ...]:
+    """What the files behind ``definitions`` look like now (a warm server loaded them once, at its start)."""
+    files: list[Path] = []
+    for d in definitions:
+        p = Path(d)
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".json"))
+        else:
+            files.append(p)
+    return tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
+
+
 def _java_cmd(jar: Path, version: str, extra: Sequence[str]) -> list[str]:
     opts_env = os.environ.get("TRIAL_FHIR_VALIDATOR_JAVA_OPTS")
     opts = shlex.split(opts_env) if opts_env is not None else list(DEFAULT_JAVA_OPTS)
@@ -186,6 +231,7 @@ def _parse_document(doc: dict[str, Any]) -> list[ValidationResult]:
                     )
                     for i in r["issues"]
                 ],
+                validated=[v["path"] for v in r.get("validated") or []],
             )
             for r in doc["results"]
         ]
@@ -193,11 +239,17 @@ def _parse_document(doc: dict[str, Any]) -> list[ValidationResult]:
         raise ValidatorUnavailable(f"unexpected validator output: {e!r}: {json.dumps(doc)[:2000]}") from e
 
 
-def run_once(paths: Sequence[str | os.PathLike[str]], fhir_version: str) -> dict[str, Any]:
+def run_once(
+    paths: Sequence[str | os.PathLike[str]],
+    fhir_version: str,
+    *,
+    definitions: Iterable[str | os.PathLike[str]] | None = None,
+) -> dict[str, Any]:
     """Run the plain command line once on ``paths``; return its JSON document."""
     version = normalize_version(fhir_version)
+    defs = _definitions(definitions)
     jar = ensure_built()
-    cmd = _java_cmd(jar, version, [str(p) for p in paths])
+    cmd = _java_cmd(jar, version, [*_definition_args(defs), *(str(p) for p in paths)])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as e:
@@ -217,14 +269,16 @@ def run_once(paths: Sequence[str | os.PathLike[str]], fhir_version: str) -> dict
 class _Server:
     """One warm ``--serve`` process: a request is a JSON line of paths, the answer one JSON line."""
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, definitions: Definitions = ()) -> None:
         self.version = version
+        self.definitions = definitions
+        self.fingerprint = _fingerprint(definitions)
         self.lock = threading.Lock()
         # Lives as long as the process; closed in close().
         self.stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self.jar_mtime = ensure_built().stat().st_mtime
         self.proc = subprocess.Popen(
-            _java_cmd(JAR, version, ["--serve"]),
+            _java_cmd(JAR, version, [*_definition_args(definitions), "--serve"]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -286,19 +340,23 @@ class _Server:
         self.stderr.close()
 
 
-_servers: dict[str, _Server] = {}
+_servers: dict[tuple[str, Definitions], _Server] = {}
 _servers_lock = threading.Lock()
 
 
-def _server(version: str) -> _Server:
+def _server(version: str, definitions: Definitions = ()) -> _Server:
+    """The warm process for (version, definitions); restarted when the jar or a definition file changed."""
+    key = (version, definitions)
     with _servers_lock:
         jar = ensure_built()
-        s = _servers.get(version)
-        if s is not None and (not s.alive() or s.jar_mtime != jar.stat().st_mtime):
+        s = _servers.get(key)
+        if s is not None and (
+            not s.alive() or s.jar_mtime != jar.stat().st_mtime or s.fingerprint != _fingerprint(definitions)
+        ):
             s.close()
             s = None
         if s is None:
-            s = _servers[version] = _Server(version)
+            s = _servers[key] = _Server(version, definitions)
         return s
 
 
@@ -312,24 +370,41 @@ def shutdown() -> None:
 
 
 def validate_files(
-    paths: Sequence[str | os.PathLike[str]], fhir_version: str, *, persistent: bool = True
+    paths: Sequence[str | os.PathLike[str]],
+    fhir_version: str,
+    *,
+    persistent: bool = True,
+    definitions: Iterable[str | os.PathLike[str]] | None = None,
 ) -> list[ValidationResult]:
-    """Validate JSON files (a directory means every ``*.json`` below it), in one validator run."""
+    """Validate JSON files (a directory means every ``*.json`` below it), in one validator run.
+
+    ``definitions``: files or directories whose StructureDefinition / CodeSystem / ValueSet resources (alone or in
+    a Bundle) the validator loads before validating (see the module documentation).
+    """
     version = normalize_version(fhir_version)
+    defs = _definitions(definitions)
     if not paths:
         return []
     str_paths = [str(Path(p).resolve()) for p in paths]
     for p in str_paths:
         if not Path(p).exists():
             raise FileNotFoundError(p)
-    doc = _server(version).request(str_paths) if persistent else run_once(str_paths, version)
+    doc = _server(version, defs).request(str_paths) if persistent else run_once(str_paths, version, definitions=defs)
     return _parse_document(doc)
 
 
 def validate(
-    resources: Sequence[dict[str, Any]], fhir_version: str, *, persistent: bool = True
+    resources: Sequence[dict[str, Any]],
+    fhir_version: str,
+    *,
+    persistent: bool = True,
+    definitions: Iterable[str | os.PathLike[str]] | None = None,
 ) -> list[ValidationResult]:
-    """Validate resources (dicts as emitted, e.g. a Bundle) in one validator run; results in input order."""
+    """Validate resources (dicts as emitted, e.g. a Bundle) in one validator run; results in input order.
+
+    ``definitions``: paths of files or directories with conformance resources to load first (see
+    :func:`validate_files`).
+    """
     if not resources:
         return []
     with tempfile.TemporaryDirectory(prefix="fhir-validate-") as tmp:
@@ -341,7 +416,7 @@ def validate(
             path = Path(tmp) / name
             path.write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
             paths.append(path)
-        results = validate_files(paths, fhir_version, persistent=persistent)
+        results = validate_files(paths, fhir_version, persistent=persistent, definitions=definitions)
     if len(results) != len(resources):
         raise ValidatorUnavailable(f"asked for {len(resources)} results, got {len(results)}")
     return results

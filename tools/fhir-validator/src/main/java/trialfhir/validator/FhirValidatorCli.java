@@ -27,6 +27,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.hl7.fhir.common.hapi.validation.support.CommonCodeSystemsTerminologyService;
@@ -35,6 +36,7 @@ import org.hl7.fhir.common.hapi.validation.support.PrePopulatedValidationSupport
 import org.hl7.fhir.common.hapi.validation.support.SnapshotGeneratingValidationSupport;
 import org.hl7.fhir.common.hapi.validation.support.ValidationSupportChain;
 import org.hl7.fhir.common.hapi.validation.validator.FhirInstanceValidator;
+import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.utilities.npm.NpmPackage;
 
 /**
@@ -58,7 +60,11 @@ import org.hl7.fhir.utilities.npm.NpmPackage;
  *
  * <p>Options: {@code --any-extensions-allowed} turns the engine's "unknown extension" error back into HAPI's
  * default (accepted, hint only); {@code --no-xver} leaves out the cross-version element table (diagnostic: shows
- * what the engine does with {@code http://hl7.org/fhir/5.0/...} extensions when it cannot resolve them).
+ * what the engine does with {@code http://hl7.org/fhir/5.0/...} extensions when it cannot resolve them);
+ * {@code --definitions FILE_OR_DIR} (repeatable) loads StructureDefinition, CodeSystem and ValueSet resources from
+ * JSON files (a resource, or a Bundle whose entries hold them; a directory means every *.json below it) into the
+ * validation support chain, so instances may use the extensions, profiles and code systems they define. The
+ * engine never takes conformance resources from the instance it validates.
  *
  * <p>No terminology server and no package server is used: definitions come from the core packages shipped in
  * {@code hapi-fhir-validation-resources-r4/-r5}; code systems are checked in memory (UCUM, BCP-47, MIME types,
@@ -74,7 +80,9 @@ public final class FhirValidatorCli {
   static final String XVER_PACKAGE = "trialfhir/packages/hl7.fhir.xver-extensions-0.1.0.tgz";
   static final String USAGE =
       "usage: java -jar fhir-validator.jar --fhir-version R4|R5 [--any-extensions-allowed] [--no-xver]"
-          + " (FILE_OR_DIR... | --serve)";
+          + " [--definitions FILE_OR_DIR]... (FILE_OR_DIR... | --serve)";
+  /** Resource types taken from --definitions files; anything else in them is ignored. */
+  static final Set<String> DEFINITION_TYPES = Set.of("StructureDefinition", "CodeSystem", "ValueSet");
 
   private FhirValidatorCli() {}
 
@@ -111,6 +119,9 @@ public final class FhirValidatorCli {
     boolean xver = true;
     boolean serve;
     List<String> inputs = new ArrayList<>();
+    List<String> definitions = new ArrayList<>();
+    /** Filled by buildValidator: one entry per --definitions file, for the report. */
+    List<Map<String, Object>> loadedDefinitions = new ArrayList<>();
   }
 
   static Options parse(String[] args) throws UsageException {
@@ -129,6 +140,13 @@ public final class FhirValidatorCli {
         o.anyExtensionsAllowed = true;
       } else if (a.equals("--no-xver")) {
         o.xver = false;
+      } else if (a.equals("--definitions")) {
+        if (i + 1 >= args.length) {
+          throw new UsageException("--definitions needs a FILE_OR_DIR");
+        }
+        o.definitions.add(args[++i]);
+      } else if (a.startsWith("--definitions=")) {
+        o.definitions.add(a.substring("--definitions=".length()));
       } else if (a.equals("--serve")) {
         o.serve = true;
       } else if (a.equals("-h") || a.equals("--help")) {
@@ -163,10 +181,14 @@ public final class FhirValidatorCli {
     Options o = parse(args);
     // Fail on bad paths before paying for the validator start-up.
     List<Path> files = o.serve ? List.of() : collectFiles(o.inputs);
+    List<Path> definitionFiles = collectFiles(o.definitions);
+    if (!o.definitions.isEmpty() && definitionFiles.isEmpty()) {
+      throw new UsageException("--definitions: no *.json file in " + String.join(", ", o.definitions));
+    }
 
     long t0 = System.nanoTime();
     FhirContext ctx = o.version.equals("R4") ? FhirContext.forR4() : FhirContext.forR5();
-    FhirValidator validator = buildValidator(ctx, o);
+    FhirValidator validator = buildValidator(ctx, o, definitionFiles);
     long setupMs = (System.nanoTime() - t0) / 1_000_000;
 
     if (!o.serve) {
@@ -247,6 +269,7 @@ public final class FhirValidatorCli {
     engine.put("fhirCore", bundleVersion(org.hl7.fhir.validation.instance.InstanceValidator.class));
     engine.put("anyExtensionsAllowed", o.anyExtensionsAllowed);
     engine.put("crossVersionExtensions", o.xver ? "hl7.fhir.xver-extensions#0.1.0" : null);
+    engine.put("definitions", o.loadedDefinitions);
     engine.put("terminologyServer", null);
     doc.put("engine", engine);
     Map<String, Object> timing = new LinkedHashMap<>();
@@ -290,9 +313,14 @@ public final class FhirValidatorCli {
     return files;
   }
 
-  static FhirValidator buildValidator(FhirContext ctx, Options o) throws IOException {
+  static FhirValidator buildValidator(FhirContext ctx, Options o, List<Path> definitionFiles)
+      throws IOException, UsageException {
     ValidationSupportChain chain = new ValidationSupportChain();
     chain.addValidationSupport(new DefaultProfileValidationSupport(ctx));
+    if (!definitionFiles.isEmpty()) {
+      // Before the snapshot generator: a differential-only StructureDefinition gets its snapshot from the chain.
+      chain.addValidationSupport(definitions(ctx, definitionFiles, o.loadedDefinitions));
+    }
     if (o.xver) {
       chain.addValidationSupport(crossVersionTables(ctx));
     }
@@ -305,12 +333,162 @@ public final class FhirValidatorCli {
     module.setAnyExtensionsAllowed(o.anyExtensionsAllowed);
     module.setErrorForUnknownProfiles(true);
     module.setNoTerminologyChecks(false);
+    module.setValidatorPolicyAdvisor(ADVISOR);
 
     FhirValidator validator = ctx.newValidator();
     validator.setValidateAgainstStandardSchema(false);
     validator.setValidateAgainstStandardSchematron(false);
     validator.registerValidatorModule(module);
     return validator;
+  }
+
+  /**
+   * The conformance resources (StructureDefinition, CodeSystem, ValueSet) of the given JSON files: each file is one
+   * resource or a Bundle whose entries hold them. Other resources are ignored; a file that is not JSON, a
+   * definition the FHIR parser rejects, or a file with no definition at all is a usage error (a typo in a path
+   * must not silently validate against nothing).
+   */
+  static PrePopulatedValidationSupport definitions(FhirContext ctx, List<Path> files, List<Map<String, Object>> report)
+      throws IOException, UsageException {
+    PrePopulatedValidationSupport support = new PrePopulatedValidationSupport(ctx);
+    ca.uhn.fhir.parser.IParser parser = ctx.newJsonParser();
+    for (Path file : files) {
+      JsonElement parsed;
+      try {
+        parsed = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8));
+      } catch (RuntimeException e) {
+        throw new UsageException("--definitions " + file + ": not JSON: " + e.getMessage());
+      }
+      List<JsonObject> candidates = new ArrayList<>();
+      if (parsed.isJsonObject()) {
+        JsonObject obj = parsed.getAsJsonObject();
+        if ("Bundle".equals(primitive(obj, "resourceType")) && obj.has("entry") && obj.get("entry").isJsonArray()) {
+          for (JsonElement entry : obj.getAsJsonArray("entry")) {
+            if (entry.isJsonObject() && entry.getAsJsonObject().has("resource")
+                && entry.getAsJsonObject().get("resource").isJsonObject()) {
+              candidates.add(entry.getAsJsonObject().getAsJsonObject("resource"));
+            }
+          }
+        } else {
+          candidates.add(obj);
+        }
+      }
+      Map<String, Integer> counts = new LinkedHashMap<>();
+      for (JsonObject candidate : candidates) {
+        String type = primitive(candidate, "resourceType");
+        if (type == null || !DEFINITION_TYPES.contains(type)) {
+          continue;
+        }
+        IBaseResource resource;
+        try {
+          resource = parser.parseResource(candidate.toString());
+        } catch (RuntimeException e) {
+          throw new UsageException("--definitions " + file + ": cannot parse " + type + " "
+              + primitive(candidate, "url") + ": " + e.getMessage());
+        }
+        support.addResource(resource);
+        counts.merge(type, 1, Integer::sum);
+      }
+      if (counts.isEmpty()) {
+        throw new UsageException("--definitions " + file + ": no StructureDefinition, CodeSystem or ValueSet in it");
+      }
+      Map<String, Object> r = new LinkedHashMap<>();
+      r.put("file", file.toString());
+      r.put("resources", counts);
+      report.add(r);
+    }
+    return support;
+  }
+
+  /**
+   * HAPI's default policy advisor ({@link org.hl7.fhir.common.hapi.validation.validator.FhirDefaultPolicyAdvisor}),
+   * plus two things.
+   *
+   * <p>1. A work-around for a regression of the engine (org.hl7.fhir.validation 6.6.4 and later, commit 8a54532 of
+   * 2025-08-16; still in 6.10.2): when it validates an Extension StructureDefinition,
+   * {@code StructureDefinitionValidator.checkElementDefinition} checks each {@code context} of type element
+   * ("EvidenceVariable.characteristic") against every core version from the extension's first to its last FHIR
+   * version. That list holds major.minor labels ({@code VersionUtilities.iterateCorePublishedVersions("4.0.1",
+   * "4.0.1")} is {@code ["4.0"]}); each is compared with the version of the engine's own context by
+   * {@code VersionUtilities.versionMatches("4.0", "4.0.1")}, a semver match, which is false ("2.0 matches 2.0 and
+   * not 2.0.1"). So the engine never uses the definitions it already has: it builds a second context for "4.0"
+   * from {@code hl7.fhir.r4.core} through the user's package cache ({@code ~/.fhir/packages}), asking the package
+   * servers for the latest version first. Offline, with no package cache, that throws "Unable to resolve package id
+   * hl7.fhir.r4.core#null", which surfaces as ERROR_GENERATING_SNAPSHOT on the StructureDefinition (the exception
+   * escapes to the catch around snapshot generation; the differential is not involved). R5 ("5.0" vs "5.0.0") is
+   * affected the same way. Up to 6.6.3 the engine compared major.minor ({@code versionsMatch(context.getVersion(),
+   * v)}) and used its own context for its own version.
+   *
+   * <p>This advisor restores exactly that: before the engine's special checks of each resource (which is where
+   * StructureDefinitionValidator runs) it registers the validator's own context as the session's context for the
+   * major.minor of its version ({@code ValidatorSession.getOtherVersions()}, the map the engine fills from the
+   * package cache; HAPI's ValidatorWrapper creates the session with no way to reach it but the validator's field).
+   * The check itself still runs, against the same core definitions: an element context that does not exist in the
+   * version is still an error (SD_CONTEXT_SHOULD_ELEMENT_NOT_FOUND). Contexts for other versions (an extension
+   * declaring another FHIR version range) still go to the package cache, as in the engine.
+   *
+   * <p>2. It records which resources the engine validated in each file (the root, every Bundle entry, contained
+   * resources): the {@code validated} list of each result, so a caller can tell that nothing was skipped.
+   */
+  static final SameVersionContextPolicyAdvisor ADVISOR = new SameVersionContextPolicyAdvisor();
+
+  static final class SameVersionContextPolicyAdvisor
+      extends org.hl7.fhir.common.hapi.validation.validator.FhirDefaultPolicyAdvisor {
+    private static final java.lang.reflect.Field SESSION;
+    /** Every resource the engine validated (root, Bundle entries, contained) since the last {@link #seen()}. */
+    private final ThreadLocal<List<Map<String, Object>>> seen = ThreadLocal.withInitial(ArrayList::new);
+
+    /** The resources validated since the last call, in the engine's order; starts a new list. */
+    List<Map<String, Object>> seen() {
+      List<Map<String, Object>> s = seen.get();
+      seen.set(new ArrayList<>());
+      return s;
+    }
+
+    static {
+      try {
+        SESSION = org.hl7.fhir.validation.BaseValidator.class.getDeclaredField("session");
+        SESSION.setAccessible(true);
+      } catch (NoSuchFieldException e) {
+        throw new IllegalStateException("engine changed: BaseValidator.session not found", e);
+      }
+    }
+
+    @Override
+    public List<org.hl7.fhir.r5.model.StructureDefinition> getImpliedProfilesForResource(
+        org.hl7.fhir.r5.utils.validation.IResourceValidator validator,
+        Object appContext,
+        String stackPath,
+        org.hl7.fhir.r5.model.ElementDefinition definition,
+        org.hl7.fhir.r5.model.StructureDefinition structure,
+        org.hl7.fhir.r5.elementmodel.Element resource,
+        boolean valid,
+        org.hl7.fhir.r5.utils.validation.IMessagingServices msgServices,
+        List<org.hl7.fhir.utilities.validation.ValidationMessage> messages) {
+      Map<String, Object> v = new LinkedHashMap<>();
+      v.put("path", stackPath);
+      v.put("resourceType", resource == null ? null : resource.fhirType());
+      if (!seen.get().contains(v)) { // the engine passes some resources twice (Bundle entries, profiles)
+        seen.get().add(v);
+      }
+      if (validator instanceof org.hl7.fhir.validation.instance.InstanceValidator) {
+        org.hl7.fhir.validation.instance.InstanceValidator base =
+            (org.hl7.fhir.validation.instance.InstanceValidator) validator;
+        org.hl7.fhir.r5.context.IWorkerContext context = base.getContext();
+        try {
+          org.hl7.fhir.r5.utils.validation.ValidatorSession session =
+              (org.hl7.fhir.r5.utils.validation.ValidatorSession) SESSION.get(base);
+          String majMin = org.hl7.fhir.utilities.VersionUtilities.getMajMin(context.getVersion());
+          if (session != null && majMin != null) {
+            session.getOtherVersions().putIfAbsent(majMin, context);
+          }
+        } catch (IllegalAccessException e) {
+          throw new IllegalStateException(e);
+        }
+      }
+      return super.getImpliedProfilesForResource(
+          validator, appContext, stackPath, definition, structure, resource, valid, msgServices, messages);
+    }
   }
 
   /**
@@ -346,6 +524,7 @@ public final class FhirValidatorCli {
     r.put("resourceType", null);
     r.put("id", null);
     List<Map<String, Object>> issues = new ArrayList<>();
+    ADVISOR.seen();
     String text = null;
     try {
       text = Files.readString(file, StandardCharsets.UTF_8);
@@ -378,6 +557,7 @@ public final class FhirValidatorCli {
         issues.add(issue("fatal", "", "validator failed on this file: " + e, "harness-exception", null, null));
       }
     }
+    r.put("validated", ADVISOR.seen());
     r.put("issues", issues);
     return r;
   }
