@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/hapi.py
 
 clean:
 	rm -rf $(VENV) out tools/*/target .pytest_cache
