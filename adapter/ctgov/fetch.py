@@ -7,8 +7,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import httpx
 from adapter import __version__
 from adapter.ctgov.record import NCT_ID_PATTERN, parse_record
 from adapter.errors import FetchError, RecordFormatError
+from adapter.http import read_capped, retry_after_seconds
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -93,7 +92,10 @@ def _get_once(client: httpx.Client, url: str, timeout: float, max_bytes: int) ->
             "GET", url, params={"format": "json"}, headers={"Accept": "application/json"}, timeout=timeout
         ) as response:
             _check_status(response, url)
-            return _read_capped(response, url, max_bytes)
+            body = read_capped(response, max_bytes)
+            if body is None:
+                raise FetchError(f"{url}: response larger than {max_bytes} bytes; refusing to read it")
+            return body
     except _RETRYABLE_ERRORS as exc:
         raise _Retryable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
     except httpx.HTTPError as exc:
@@ -105,45 +107,11 @@ def _check_status(response: httpx.Response, url: str) -> None:
     if status == 404:
         raise FetchError(f"{url}: no such study on ClinicalTrials.gov (HTTP 404)")
     if status == 429 or status >= 500:
-        delay = _retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
+        retry_after = response.headers.get("Retry-After") if status in (429, 503) else None
+        delay = retry_after_seconds(retry_after, MAX_RETRY_AFTER)
         raise _Retryable(f"HTTP {status}", delay)
     if status != 200:
         raise FetchError(f"{url}: HTTP {status} from ClinicalTrials.gov")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped; None if unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> bytes:
-    too_big = FetchError(f"{url}: response larger than {max_bytes} bytes; refusing to read it")
-    declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_big
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _checked_record(body: bytes, url: str, nct: str) -> dict[str, Any]:

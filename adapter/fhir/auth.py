@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from adapter.errors import AuthError
-from adapter.fhir.client import USER_AGENT, clean_text, read_capped, retry_after_seconds
+from adapter.fhir.client import USER_AGENT, clean_text
+from adapter.http import read_capped, retry_after_seconds
 
 __all__ = ["ALGORITHMS", "ASSERTION_TYPE", "AuthError", "BearerToken", "SmartBackendAuth"]
 

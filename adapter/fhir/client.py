@@ -21,8 +21,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
@@ -36,6 +34,7 @@ from adapter.errors import (
     ForeignLinkError,
     ResponseTooLarge,
 )
+from adapter.http import read_capped, retry_after_seconds
 
 FHIR_JSON = "application/fhir+json"
 USER_AGENT = f"trial-fhir-adapter/{__version__}"
@@ -416,41 +415,6 @@ class FhirClient:
 
 
 # -- helpers (also used by adapter.fhir.auth) ---------------------------------------------------------------
-
-
-def read_capped(response: httpx.Response, max_bytes: int) -> bytes | None:
-    """The (decoded) body of a streamed response, or None as soon as it proves larger than `max_bytes`."""
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def retry_after_seconds(value: str | None, cap: float) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), within [0, cap]; None if unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), cap)
 
 
 def clean_text(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
