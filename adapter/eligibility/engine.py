@@ -164,7 +164,8 @@ class _Evaluator(DerivedRules, PatientRules, RecordEntryRules):
         code = combination.get("code", "")
         decided_early = (code == "all-of" and result == "fail") or (code == "any-of" and result == "pass")
         deciding = [c for c in children if c.result == result] if decided_early else children
-        evidence = tuple(e for c in children for e in c.evidence)
+        # Evidence of the children that decided, so a passing "or" shows the result it passed on.
+        evidence = tuple(e for c in deciding for e in c.evidence)
         missing = tuple(m for c in children if c.result == "unknown" for m in c.missing)
         anchor = next((c.anchor_date for c in children if c.anchor_date), None)
         return Outcome(result, "; ".join(c.reason for c in deciding), evidence, missing, anchor)
