@@ -13,24 +13,14 @@ from typing import Any
 
 import pytest
 
-try:  # `tests` is a package only when the repository root is on sys.path.
-    from tests.support.fhir_validator import (
-        JAR,
-        ValidationResult,
-        ensure_built,
-        format_issues,
-        run_once,
-        validate,
-    )
-except ModuleNotFoundError:
-    from support.fhir_validator import (  # type: ignore[no-redef]
-        JAR,
-        ValidationResult,
-        ensure_built,
-        format_issues,
-        run_once,
-        validate,
-    )
+from tests.support.fhir_validator import (
+    JAR,
+    ValidationResult,
+    ensure_built,
+    format_issues,
+    run_once,
+    validate,
+)
 
 NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">test</div>'}
 UCUM = "http://unitsofmeasure.org"

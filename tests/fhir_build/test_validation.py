@@ -1,11 +1,12 @@
-"""Every trial Bundle (R5 and R4) and the R5 evaluation result pass the official HL7 validator with zero errors.
+"""Every trial Bundle (R5 and R4) and the R5 evaluation results pass the official HL7 validator with zero errors.
 
 The validator runs offline (tools/fhir-validator, through tests/support/fhir_validator.py). The engine does not
 take conformance resources from the instance it validates, so the trial Bundles are also given as
 ``definitions=``: they carry the project's own StructureDefinition (the R4 extension r5-definition-by-combination)
 and CodeSystem (derived-measure). Each version is one validator call: the trial Bundles, the evaluation results
-(R5) and a few deliberately broken copies that show the checks are live (the definitions are in effect, the
-extension context is checked). Warnings are limited to an explicit allow-list of kinds, so a new kind fails here.
+(R5: two fixture patients against every trial, as of 2026-11-01) and a few deliberately broken copies that show
+the checks are live (the definitions are in effect, the extension context is checked). Warnings are limited to an
+explicit allow-list of kinds, so a new kind fails here.
 """
 
 from __future__ import annotations
@@ -36,29 +37,13 @@ from tests.support.fhir_validator import Issue, ValidationResult, format_issues,
 TRIALS = available_trials()
 AS_OF = date(2026, 11, 1)
 
-#: A small R4 patient: a Patient and one hemoglobin result.
-PATIENT_BUNDLE: dict[str, Any] = {
-    "resourceType": "Bundle",
-    "type": "collection",
-    "entry": [
-        {
-            "fullUrl": "http://example.org/fhir/Patient/p1",
-            "resource": {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1970-05-01"},
-        },
-        {
-            "fullUrl": "http://example.org/fhir/Observation/hb",
-            "resource": {
-                "resourceType": "Observation",
-                "id": "hb",
-                "status": "final",
-                "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
-                "subject": {"reference": "Patient/p1"},
-                "effectiveDateTime": "2026-10-20",
-                "valueQuantity": {"value": 12.1, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"},
-            },
-        },
-    ],
-}
+REPO = Path(__file__).resolve().parents[2]
+#: Patient records (R4 Bundles) whose evaluations against every trial are validated as R5.
+PATIENTS = ("p-eligible-us-units", "p-prior-bevacizumab")
+
+
+def _patient(name: str) -> dict[str, Any]:
+    return json.loads((REPO / "fixtures" / "patients" / f"{name}.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -133,7 +118,7 @@ class Run:
     version: str
     seconds: float
     trial_bundles: dict[str, ValidationResult]  # nct → result
-    evaluations: dict[str, ValidationResult]  # nct → result (R5 only)
+    evaluations: dict[str, ValidationResult]  # "patient/nct" → result (R5 only)
     broken: dict[str, ValidationResult]  # case → result
     documents: dict[str, dict[str, Any]]  # file → what was written
 
@@ -192,11 +177,13 @@ def _run(version: str, directory: Path) -> Run:
     trial_paths = {nct: _write(directory, f"{nct}-{version.lower()}.json", b, documents) for nct, b in bundles.items()}
     evaluation_paths: dict[str, Path] = {}
     if version == "R5":
-        facts = facts_from_bundle(PATIENT_BUNDLE)
-        for nct in TRIALS:
-            evaluation, _report = evaluate_trial(nct, facts, AS_OF)
-            result = evaluation_bundle(evaluation, trial=nct)
-            evaluation_paths[nct] = _write(directory, f"evaluation-{nct}.json", result, documents)
+        for patient in PATIENTS:
+            facts = facts_from_bundle(_patient(patient))
+            for nct in TRIALS:
+                evaluation, _report = evaluate_trial(nct, facts, AS_OF)
+                result = evaluation_bundle(evaluation, trial=nct)
+                path = _write(directory, f"evaluation-{patient}-{nct}.json", result, documents)
+                evaluation_paths[f"{patient}/{nct}"] = path
     first = bundles[TRIALS[0]]
     broken = _broken_r4(first) if version == "R4" else _broken_r5(first)
     broken_paths = {case: _write(directory, f"broken-{case}.json", r, documents) for case, r in broken.items()}
@@ -212,7 +199,7 @@ def _run(version: str, directory: Path) -> Run:
         version=version,
         seconds=seconds,
         trial_bundles={nct: by_path[p.resolve()] for nct, p in trial_paths.items()},
-        evaluations={nct: by_path[p.resolve()] for nct, p in evaluation_paths.items()},
+        evaluations={key: by_path[p.resolve()] for key, p in evaluation_paths.items()},
         broken={case: by_path[p.resolve()] for case, p in broken_paths.items()},
         documents=documents,
     )
@@ -265,7 +252,7 @@ def test_trial_bundles_have_no_errors(runs: dict[str, Run], version: str) -> Non
 
 def test_r5_evaluation_results_have_no_errors(runs: dict[str, Run]) -> None:
     results = list(runs["R5"].evaluations.values())
-    assert len(results) == len(TRIALS)
+    assert len(results) == len(TRIALS) * len(PATIENTS)
     assert all(not r.errors for r in results), format_issues(results)
 
 
