@@ -30,6 +30,7 @@ lint: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/hapi.py
+	$(BIN)/python benchmarks/cds.py
 
 clean:
 	rm -rf $(VENV) out tools/*/target .pytest_cache

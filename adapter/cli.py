@@ -165,6 +165,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from adapter.service import create_app, load_settings
+
+    settings = load_settings(
+        trusted_clients=args.trusted_client or (),
+        allowed_fhir_servers=args.allow_fhir_server or (),
+        allow_unauthenticated=args.allow_unauthenticated,
+        include_closed_trials=args.include_closed_trials,
+        as_of=_as_of(args.as_of) if args.as_of else None,
+        public_base_url=args.public_base_url,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    return 0
+
+
 def _server_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("FHIR server access")
     group.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
@@ -219,6 +240,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
     demo.set_defaults(run=cmd_demo)
+
+    serve = commands.add_parser("serve", help="run the CDS Hooks service and the REST API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--trusted-client", action="append", metavar="ISS=JWKS",
+                       help="a CDS client's issuer and its JWKS file or URL (repeatable; "
+                            "or env TRIAL_ADAPTER_TRUSTED_CLIENTS=iss=path,iss2=url)")
+    serve.add_argument("--allow-fhir-server", action="append", metavar="PREFIX",
+                       help="fhirServer URL prefix the service may fetch from (repeatable; "
+                            "or env TRIAL_ADAPTER_ALLOWED_FHIR_SERVERS, comma-separated)")
+    serve.add_argument("--allow-unauthenticated", action="store_true",
+                       help="accept CDS requests without a client JWT (local demos only)")
+    serve.add_argument("--include-closed-trials", action="store_true",
+                       help="also show cards for trials that are not recruiting")
+    serve.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today, per request)")
+    serve.add_argument("--public-base-url", metavar="URL",
+                       help="the service's external base URL, used for the JWT audience (default: the request URL)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(run=cmd_serve)
     return parser
 
 

@@ -1,0 +1,136 @@
+"""REST API: health, the trials, a trial as FHIR, and `$evaluate` of a patient Bundle. Errors are FHIR
+OperationOutcomes with the matching status.
+
+Not protected by the CDS client JWT: it is meant to run behind the hospital's API gateway. When
+`TRIAL_ADAPTER_API_TOKEN` is set, every endpoint here but `/healthz` needs `Authorization: Bearer <that token>`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from adapter.eligibility.facts import facts_from_bundle
+from adapter.errors import AdapterError, PatientDataError, UnknownTrialError
+from adapter.evaluation import evaluate_trial
+from adapter.fhir_build import build_bundle
+from adapter.service.settings import ServiceSettings
+from adapter.trials import available_trials, load_trial
+
+FHIR_JSON = "application/fhir+json"
+ISSUE_CODES = {400: "invalid", 401: "security", 403: "forbidden", 404: "not-found", 405: "not-supported",
+               413: "too-long", 415: "invalid", 422: "invalid", 500: "exception"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def operation_outcome(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    outcome = {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": ISSUE_CODES.get(status, "processing"), "diagnostics": message}]}
+    return JSONResponse(outcome, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+class TrialSummary(BaseModel):
+    id: str
+    title: str
+    status: str
+    recruiting: bool
+
+
+class Health(BaseModel):
+    status: str
+
+
+_OUTCOME = {"description": "OperationOutcome", "content": {FHIR_JSON: {"schema": {"type": "object"}}}}
+_FHIR = {"description": "FHIR resource", "content": {FHIR_JSON: {"schema": {"type": "object"}}}}
+_PATIENT_EXAMPLE = {"resourceType": "Bundle", "type": "collection", "entry": [
+    {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960-05-01"}},
+    {"resource": {"resourceType": "Observation", "id": "hb", "status": "final", "subject": {"reference": "Patient/p1"},
+                  "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+                  "effectiveDateTime": "2026-10-27T08:00:00Z",
+                  "valueQuantity": {"value": 12.1, "unit": "g/dL", "system": "http://unitsofmeasure.org",
+                                    "code": "g/dL"}}}]}
+_BODY_SCHEMA = {"type": "object", "example": _PATIENT_EXAMPLE}
+_EVALUATE_BODY = {"requestBody": {"required": True, "description": "The patient's data: a FHIR Bundle (R4 or R5), "
+                  "a resource, or a list of them", "content": {"application/json": {"schema": _BODY_SCHEMA},
+                                                                FHIR_JSON: {"schema": _BODY_SCHEMA}}}}
+Nct = Annotated[str, Path(description="ClinicalTrials.gov id", examples=["NCT03320629", "NCT03787251"])]
+
+
+def api_router(settings: ServiceSettings) -> APIRouter:
+    def token_check(request: Request) -> None:
+        if settings.api_token is None:
+            return
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_token.encode()):
+            raise ApiError(401, "this API needs Authorization: Bearer <API token>")
+
+    router = APIRouter(tags=["REST API"])
+    guarded = APIRouter(tags=["REST API"], dependencies=[Depends(token_check)],
+                        responses={401: _OUTCOME, 404: _OUTCOME, 422: _OUTCOME})
+
+    @router.get("/healthz", response_model=Health, summary="liveness")
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    @guarded.get("/trials", response_model=list[TrialSummary], summary="the trials this service evaluates")
+    def trials() -> list[TrialSummary]:
+        out = []
+        for nct in available_trials():
+            trial = load_trial(nct)
+            out.append(TrialSummary(id=nct, title=trial.record.brief_title or nct,
+                                    status=trial.record.overall_status or "UNKNOWN", recruiting=trial.recruiting))
+        return out
+
+    @guarded.get("/trials/{nct}", summary="the trial as a FHIR transaction Bundle", response_class=JSONResponse,
+                 responses={200: _FHIR})
+    def trial_bundle(nct: Nct, fhirVersion: Annotated[Literal["R4", "R5"], Query()] = "R5") -> JSONResponse:
+        bundle = build_bundle(_trial(nct), fhirVersion)
+        return JSONResponse(bundle, media_type=FHIR_JSON)
+
+    @guarded.post("/trials/{nct}/$evaluate", summary="evaluate a patient's FHIR data against the trial",
+                  openapi_extra=_EVALUATE_BODY, responses={200: {"description": "the eligibility report"},
+                                                           400: _OUTCOME, 413: _OUTCOME})
+    async def evaluate(request: Request, nct: Nct,
+                       asOf: Annotated[date | None, Query(description="evaluation date, default: today")] = None,
+                       ) -> JSONResponse:
+        _trial(nct)
+        body = await request.body()
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "the body is not JSON") from None
+        as_of = asOf or settings.evaluation_date()
+
+        def run() -> dict[str, Any]:
+            try:
+                facts = facts_from_bundle(data)
+            except PatientDataError as exc:
+                raise ApiError(400, str(exc)) from None
+            return evaluate_trial(nct, facts, as_of)[1]
+
+        return JSONResponse(await run_in_threadpool(run))
+
+    router.include_router(guarded)
+    return router
+
+
+def _trial(nct: str) -> Any:
+    try:
+        return load_trial(nct)
+    except UnknownTrialError:
+        raise ApiError(404, f"unknown trial {nct[:40]!r}") from None
+    except AdapterError as exc:  # a broken mapping on the server side
+        raise ApiError(500, f"trial {nct} cannot be loaded ({type(exc).__name__})") from None

@@ -1,0 +1,172 @@
+"""`create_app(settings)`: the FastAPI application — CDS Hooks routes, REST API, body size limit, error bodies.
+
+Errors: under `/cds-services` a JSON `{"error": "..."}`; elsewhere a FHIR OperationOutcome. Nothing from a
+request body is logged (ids, statuses and timings only).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapter import __version__
+from adapter.eligibility.facts import facts_from_bundle
+from adapter.evaluation import evaluate_trial
+from adapter.service.api import ApiError, api_router, operation_outcome
+from adapter.service.cds import OPENAPI_SCHEMAS, cds_router, prefetch_templates
+from adapter.service.security import TokenVerifier
+from adapter.service.settings import ServiceSettings
+from adapter.trials import available_trials, load_trial
+
+log = logging.getLogger("adapter.service")
+CDS_PREFIX = "/cds-services"
+
+
+def _error(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    if path.startswith(CDS_PREFIX):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return operation_outcome(status, message, headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413: at once from Content-Length, else while reading."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.limit
+            except ValueError:
+                await _error(path, 400, "bad Content-Length")(scope, receive, send)
+                return
+            if too_large:
+                await _error(path, 413, f"request body larger than {self.limit} bytes")(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _error(path, 413, f"request body larger than {self.limit} bytes")(scope, receive, send)
+
+
+def _lab(code: str, value: float, unit: str, high: float | None = None) -> dict[str, Any]:
+    quantity = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    observation: dict[str, Any] = {
+        "resourceType": "Observation", "id": f"warm-{code}", "status": "final",
+        "subject": {"reference": "Patient/warm-up"}, "effectiveDateTime": "2000-01-01T00:00:00Z",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]}, "valueQuantity": quantity}
+    if high is not None:
+        observation["referenceRange"] = [{"high": {**quantity, "value": high}}]
+    return observation
+
+
+def warm_up() -> None:
+    """Evaluate a synthetic patient once, so that the first real request does not pay for parsing units."""
+    resources = [{"resourceType": "Patient", "id": "warm-up", "gender": "male", "birthDate": "1950-01-01"},
+                 _lab("718-7", 13.0, "g/dL"), _lab("777-3", 200, "10*3/uL"), _lab("751-8", 4.0, "10*3/uL"),
+                 _lab("2160-0", 0.9, "mg/dL", 1.3), _lab("1742-6", 30, "U/L", 40), _lab("1975-2", 0.7, "mg/dL", 1.2),
+                 _lab("29463-7", 70, "kg"), _lab("2345-7", 98, "mg/dL")]
+    facts = facts_from_bundle(resources)
+    for nct in available_trials():
+        evaluate_trial(nct, facts, date(2000, 1, 2))
+
+
+def create_app(settings: ServiceSettings, *, warm: bool = True) -> FastAPI:
+    """The service. Trials, their criteria and the discovery document are loaded here, once."""
+    for nct in available_trials():
+        load_trial(nct)
+    prefetch_templates()  # builds and caches every trial's criteria
+    if warm:
+        warm_up()
+    if settings.allow_unauthenticated:
+        verifier = None
+        log.warning("!!! CDS Hooks authentication is OFF (--allow-unauthenticated): any caller can post patient "
+                    "data and get answers. Use this for local demos only. !!!")
+    else:
+        verifier = TokenVerifier(settings.trusted_clients, leeway=settings.jwt_leeway,
+                                 max_lifetime=settings.max_token_lifetime)
+        if not settings.trusted_clients:
+            log.warning("no trusted CDS client configured: every hook request will be refused (401)")
+    app = FastAPI(
+        title="trial-fhir-adapter",
+        version=__version__,
+        description="CDS Hooks 2.0 `patient-view` service for clinical-trial eligibility, and a REST API over the "
+                    "same engine. The REST API is meant to run behind the hospital's API gateway.",
+    )
+    app.state.settings = settings
+    cds = cds_router(settings, verifier)
+    app.state.feedback = cds.feedback  # type: ignore[attr-defined]
+    app.include_router(cds)
+    app.include_router(api_router(settings))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(request.url.path, exc.status, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error.get("loc", ()))
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return _error(request.url.path, 422, "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(request.url.path, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return _error(request.url.path, 500, "internal error")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(OPENAPI_SCHEMAS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,176 @@
+"""CDS Hooks client authentication: a JWT signed by a trusted EHR (ES384 or RS384), checked with PyJWT.
+
+Order of checks (the first failure wins, each with a short reason for the 401):
+`Authorization: Bearer <jwt>` present; the header parses; `alg` is ES384 or RS384 (so `none` and HMAC are refused
+before anything is verified); `kid` present; `iss` is a trusted client; `kid` names one of that client's keys, of
+the key type the algorithm needs; signature; `aud` is the URL of the endpoint called; `exp`, `iat`, `jti`
+present; not expired, not issued in the future (small leeway), lifetime bounded; `jti` not seen before while the
+token is alive (replay).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from adapter.errors import AdapterError
+
+ALGORITHMS = frozenset({"ES384", "RS384"})
+MIN_RSA_BITS = 2048
+MAX_TOKEN_CHARS = 16 * 1024
+MAX_REPLAY_ENTRIES = 100_000
+
+
+class AuthFailure(Exception):
+    """A request that must be answered 401; `reason` is short and safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _public_key(jwk: Mapping[str, Any], where: str) -> Any:
+    try:
+        key = jwt.PyJWK.from_dict(dict(jwk)).key
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError) as exc:
+        raise AdapterError(f"{where}: unusable key ({exc})") from None
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise AdapterError(f"{where}: a private key; publish only public keys")
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise AdapterError(f"{where}: RSA key shorter than {MIN_RSA_BITS} bits")
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ec.SECP384R1):
+            raise AdapterError(f"{where}: EC key not on P-384 (ES384 needs P-384)")
+    else:
+        raise AdapterError(f"{where}: key type {jwk.get('kty')!r} cannot verify ES384/RS384")
+    return key
+
+
+def _keys_of(iss: str, jwks: Mapping[str, Any]) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    for position, jwk in enumerate(jwks.get("keys") or []):
+        where = f"JWKS of {iss}, key {position}"
+        if not isinstance(jwk, Mapping):
+            raise AdapterError(f"{where}: not a JSON object")
+        kid = jwk.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AdapterError(f"{where}: no 'kid' (CDS clients select their key by kid)")
+        if jwk.get("use") not in (None, "sig"):
+            continue
+        keys[kid] = _public_key(jwk, where)
+    if not keys:
+        raise AdapterError(f"JWKS of {iss}: no signing key")
+    return keys
+
+
+class TokenVerifier:
+    """Checks CDS Hooks client JWTs against the trusted clients' keys; remembers `jti`s to refuse replays.
+
+    The replay memory is per process (run one worker, or put a shared store in front when scaling out).
+    """
+
+    def __init__(
+        self,
+        trusted_clients: Mapping[str, Mapping[str, Any]],
+        *,
+        leeway: int = 30,
+        max_lifetime: int = 3600,
+        clock: Any = time.time,
+    ) -> None:
+        self._keys = {iss: _keys_of(iss, jwks) for iss, jwks in trusted_clients.items()}
+        self._leeway = leeway
+        self._max_lifetime = max_lifetime
+        self._clock = clock
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def issuers(self) -> list[str]:
+        return sorted(self._keys)
+
+    def verify(self, authorization: str | None, audience: str | Iterable[str]) -> dict[str, Any]:
+        """The token's claims, or AuthFailure."""
+        token = _bearer(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthFailure("malformed token") from None
+        alg = header.get("alg")
+        if alg not in ALGORITHMS:
+            raise AuthFailure(f"algorithm {str(alg)[:20]!r} not allowed (ES384 or RS384)")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthFailure("no kid in the token header")
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AuthFailure("malformed token") from None
+        iss = unverified.get("iss")
+        if not isinstance(iss, str) or iss not in self._keys:
+            raise AuthFailure("issuer not trusted")
+        key = self._keys[iss].get(kid)
+        if key is None:
+            raise AuthFailure("unknown kid for this issuer")
+        if (alg == "ES384") != isinstance(key, ec.EllipticCurvePublicKey):
+            raise AuthFailure(f"key {kid} cannot verify {alg}")
+        now = self._clock()
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=audience,
+                issuer=iss,
+                leeway=self._leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_iat": True},
+            )
+        except jwt.InvalidSignatureError:
+            raise AuthFailure("bad signature") from None
+        except jwt.ExpiredSignatureError:
+            raise AuthFailure("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthFailure("token issued in the future") from None
+        except jwt.InvalidAudienceError:
+            raise AuthFailure("wrong audience (aud must be this endpoint's URL)") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthFailure(f"missing claim {exc.claim}") from None
+        except jwt.PyJWTError as exc:
+            raise AuthFailure(f"invalid token ({type(exc).__name__})") from None
+        jti, exp, iat = claims["jti"], claims["exp"], claims["iat"]
+        if not isinstance(jti, str) or not jti:
+            raise AuthFailure("invalid jti")
+        if not isinstance(exp, int | float) or not isinstance(iat, int | float):
+            raise AuthFailure("invalid exp or iat")
+        if exp - now > self._max_lifetime + self._leeway:
+            raise AuthFailure("token lifetime too long")
+        self._remember(iss, jti, float(exp) + self._leeway, now)
+        return claims
+
+    def _remember(self, iss: str, jti: str, until: float, now: float) -> None:
+        with self._lock:
+            for key, expiry in list(self._seen.items()):  # oldest first; stop at the first live one
+                if expiry > now and len(self._seen) < MAX_REPLAY_ENTRIES:
+                    break
+                del self._seen[key]
+            if (iss, jti) in self._seen:
+                raise AuthFailure("token replayed (jti already used)")
+            self._seen[(iss, jti)] = until
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthFailure("missing bearer token")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthFailure("missing bearer token")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise AuthFailure("malformed token")
+    return token

@@ -1,0 +1,135 @@
+"""Service settings: one frozen dataclass, built from command-line values with environment fallbacks.
+
+Trusted CDS clients are `ISS=JWKS` pairs, where JWKS is a file path or an http(s) URL; both are read once, at
+start-up (a URL with httpx). Environment: `TRIAL_ADAPTER_TRUSTED_CLIENTS` (`iss=path,iss2=url`),
+`TRIAL_ADAPTER_ALLOWED_FHIR_SERVERS` (comma-separated prefixes), `TRIAL_ADAPTER_API_TOKEN` (optional bearer
+token for the REST API). Anything unusable is an AdapterError naming the value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+
+from adapter.errors import AdapterError
+
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_JWKS_BYTES = 1024 * 1024
+ENV_TRUSTED = "TRIAL_ADAPTER_TRUSTED_CLIENTS"
+ENV_ALLOWED = "TRIAL_ADAPTER_ALLOWED_FHIR_SERVERS"
+ENV_API_TOKEN = "TRIAL_ADAPTER_API_TOKEN"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything the service is configured with. `trusted_clients` maps a client's `iss` to its JWKS (a dict)."""
+
+    trusted_clients: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    allowed_fhir_servers: tuple[str, ...] = ()
+    allow_unauthenticated: bool = False
+    include_closed_trials: bool = False
+    as_of: date | None = None  # None: today, per request
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    public_base_url: str | None = None  # e.g. https://cds.example.org/trials; None: from the request URL
+    api_token: str | None = None  # when set, the REST API (not /healthz) needs `Authorization: Bearer <token>`
+    fhir_timeout: float = 30.0
+    jwt_leeway: int = 30  # seconds of clock skew allowed for exp / iat
+    max_token_lifetime: int = 3600  # seconds; longer-lived CDS tokens are refused (bounds the replay cache)
+    feedback_limit: int = 1000
+
+    def evaluation_date(self) -> date:
+        return self.as_of or date.today()
+
+
+def parse_trusted_client(spec: str) -> tuple[str, str]:
+    """`ISS=JWKS_FILE_OR_URL` -> (iss, source)."""
+    iss, sep, source = spec.partition("=")
+    iss, source = iss.strip(), source.strip()
+    if not sep or not iss or not source:
+        raise AdapterError(f"--trusted-client {spec!r}: expected ISS=JWKS_FILE_OR_URL")
+    return iss, source
+
+
+def load_jwks(source: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """A JWKS from a file or an http(s) URL; it must be a JSON object with a non-empty `keys` list."""
+    if source.startswith(("http://", "https://")):
+        try:
+            answer = httpx.get(source, timeout=timeout, follow_redirects=False, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise AdapterError(f"JWKS {source}: cannot fetch ({type(exc).__name__})") from None
+        if answer.status_code != 200:
+            raise AdapterError(f"JWKS {source}: HTTP {answer.status_code}")
+        if len(answer.content) > MAX_JWKS_BYTES:
+            raise AdapterError(f"JWKS {source}: larger than {MAX_JWKS_BYTES} bytes")
+        text = answer.text
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AdapterError(f"JWKS {source}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        jwks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AdapterError(f"JWKS {source}: not JSON ({exc.msg})") from None
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise AdapterError(f"JWKS {source}: not a JWK Set (a JSON object with a non-empty 'keys' list)")
+    return jwks
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def check_fhir_server_prefix(prefix: str) -> str:
+    url = httpx.URL(prefix)
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise AdapterError(f"--allow-fhir-server {prefix!r}: not an http(s) URL")
+    return prefix.rstrip("/")
+
+
+def load_settings(
+    *,
+    trusted_clients: Sequence[str] = (),
+    allowed_fhir_servers: Sequence[str] = (),
+    allow_unauthenticated: bool = False,
+    include_closed_trials: bool = False,
+    as_of: date | None = None,
+    public_base_url: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    environ: Mapping[str, str] | None = None,
+) -> ServiceSettings:
+    """Settings from command-line values; the environment adds trusted clients and FHIR server prefixes."""
+    env = os.environ if environ is None else environ
+    specs = [*trusted_clients, *_split(env.get(ENV_TRUSTED))]
+    clients: dict[str, Mapping[str, Any]] = {}
+    for spec in specs:
+        iss, source = parse_trusted_client(spec)
+        clients[iss] = load_jwks(source)
+    if not clients and not allow_unauthenticated:
+        raise AdapterError("no trusted CDS client: give --trusted-client ISS=JWKS (or --allow-unauthenticated)")
+    prefixes = tuple(check_fhir_server_prefix(p) for p in [*allowed_fhir_servers, *_split(env.get(ENV_ALLOWED))])
+    if public_base_url is not None:
+        url = httpx.URL(public_base_url)
+        if url.scheme not in {"http", "https"} or not url.host or url.query:
+            raise AdapterError(f"--public-base-url {public_base_url!r}: not an http(s) base URL")
+        public_base_url = public_base_url.rstrip("/")
+    if max_body_bytes <= 0:
+        raise AdapterError("the body size limit must be positive")
+    return ServiceSettings(
+        trusted_clients=MappingProxyType(clients),
+        allowed_fhir_servers=prefixes,
+        allow_unauthenticated=allow_unauthenticated,
+        include_closed_trials=include_closed_trials,
+        as_of=as_of,
+        public_base_url=public_base_url,
+        max_body_bytes=max_body_bytes,
+        api_token=env.get(ENV_API_TOKEN) or None,
+    )
