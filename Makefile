@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AS_OF ?= 2026-11-01
 
-.PHONY: install demo test lint benchmark clean
+.PHONY: install demo test test-fast lint benchmark wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,18 +19,27 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/trial-adapter demo --as-of $(AS_OF) --out out
 
-## The whole test suite, with the official FHIR validator (Java/Maven) built on first use.
-test: $(STAMP)
-	$(BIN)/ruff check adapter tests benchmarks
+## The whole test suite: lint and types, then every test, with the official FHIR validator and HAPI FHIR
+## servers (Java/Maven, built on first use).
+test: lint
 	$(BIN)/python -m pytest
+
+## The development loop: no Java, no ../shared data (pytest markers java, realworld, packaging).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not java and not realworld and not packaging" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check adapter tests benchmarks
+	$(BIN)/mypy
 
 benchmark: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/hapi.py
 	$(BIN)/python benchmarks/cds.py
 
+wheel: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) out tools/*/target .pytest_cache
+	rm -rf $(VENV) out dist build tools/*/target .pytest_cache .mypy_cache

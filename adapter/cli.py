@@ -1,51 +1,78 @@
-"""`trial-adapter` command line. A thin edge: parse arguments, call the core, print, set the exit code.
+"""`trial-adapter` command line. A thin edge: parse arguments, load the catalog, call the core, print, exit code.
 
-Errors a user can act on (AdapterError) become one line on stderr and exit status 2. Imports of the heavy
-parts happen inside the commands so that `--help` and small commands start fast.
+Errors a user can act on (AdapterError) become one line on stderr and exit status 2. Each command imports
+only what it uses, so that `--help` and small commands start fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapter import __version__
 from adapter.errors import AdapterError
 
+if TYPE_CHECKING:
+    from adapter.catalog import Trial, TrialCatalog
+    from adapter.fhir.client import FhirClient
+
 EXIT_USAGE = 2
+ENV_MAPPINGS = "TRIAL_ADAPTER_MAPPINGS"
+ENV_CACHE_DIR = "TRIAL_ADAPTER_CACHE_DIR"
+UNITS_CACHE = "units-cache.json"
 
 
 def _write_json(data: Any, out: Path | None, name: str) -> None:
+    import json
+
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if out is None:
         sys.stdout.write(text)
         return
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / name
-    target.write_text(text, encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / name
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise AdapterError(f"{out}: cannot write ({exc.strerror})") from None
     print(f"wrote {target}", file=sys.stderr)
 
 
-def _trial_ids(requested: list[str] | None) -> list[str]:
-    from adapter.trials import available_trials
+def load_trial_catalog(args: argparse.Namespace) -> TrialCatalog:
+    """The bundled trials, overlaid by TRIAL_ADAPTER_MAPPINGS (os.pathsep-separated) and then --mappings."""
+    from adapter.catalog import load_catalog
 
-    return [t.strip().upper() for t in requested] if requested else available_trials()
+    folders = [p for p in os.environ.get(ENV_MAPPINGS, "").split(os.pathsep) if p.strip()]
+    folders += [str(p) for p in getattr(args, "mappings", None) or ()]
+    return load_catalog(folders)
+
+
+def _trials(args: argparse.Namespace, catalog: TrialCatalog) -> list[Trial]:
+    return catalog.select(getattr(args, "trial", None))
+
+
+def _as_of(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise AdapterError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def cmd_map(args: argparse.Namespace) -> int:
     from adapter.fhir_build import build_bundle
-    from adapter.trials import load_trial
 
-    bundles = [build_bundle(load_trial(nct), args.fhir_version) for nct in _trial_ids(args.trial)]
+    catalog = load_trial_catalog(args)
+    bundles = [build_bundle(trial, args.fhir_version) for trial in _trials(args, catalog)]
     if args.out is None and len(bundles) > 1:
-        _write_json(
-            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": b} for b in bundles]}, None, ""
-        )
+        collection = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": b} for b in bundles]}
+        _write_json(collection, None, "")
         return 0
     for bundle in bundles:
         _write_json(bundle, args.out, f"{bundle['id']}.json")
@@ -65,36 +92,27 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def _read_bundle(source: str) -> Any:
     from adapter.errors import PatientDataError
+    from adapter.jsonio import parse_json
 
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PatientDataError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PatientDataError(f"{source}: cannot read ({exc})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PatientDataError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise PatientDataError(f"{source}: cannot read (not UTF-8 text)") from None
+    except OSError as exc:
+        raise PatientDataError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    return parse_json(text, source)
 
 
-def _as_of(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise AdapterError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace) -> FhirClient:
     """A FhirClient for --server, with bearer or SMART Backend Services auth when asked."""
-    import os
+    import httpx
 
     from adapter.fhir.auth import BearerToken, SmartBackendAuth
     from adapter.fhir.client import FhirClient
 
-    auth = None
+    auth: httpx.Auth | None = None
     token = args.bearer_token or os.environ.get("TRIAL_ADAPTER_FHIR_TOKEN")
     if args.smart_client_id:
         if not (args.smart_key and args.smart_kid and args.smart_token_url):
@@ -112,29 +130,36 @@ def _client(args: argparse.Namespace) -> Any:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from adapter.eligibility.facts import facts_from_bundle
-    from adapter.eligibility.report import report_text
     from adapter.evaluation import evaluate_trial
 
-    trials = _trial_ids(args.trial)
     if (args.bundle is None) == (args.server is None):
         raise AdapterError("give either --bundle FILE (- for stdin) or --server URL --patient ID")
+    if args.server is not None and not args.patient:
+        raise AdapterError("--server needs --patient ID")
+    catalog = load_trial_catalog(args)
+    trials = _trials(args, catalog)
+    as_of = _as_of(args.as_of)
     if args.server is not None:
-        if not args.patient:
-            raise AdapterError("--server needs --patient ID")
+        from adapter.eligibility.facts import extract_facts
         from adapter.evaluation import observation_codes
         from adapter.fhir.pull import plan_for, pull_patient
 
         with _client(args) as client:
-            data: Any = pull_patient(client, args.patient, plan_for(observation_codes(trials)))
+            resources = pull_patient(client, args.patient, plan_for(observation_codes(trials)))
+        # The server must answer about the patient asked for; anything else is an input error (exit 2).
+        facts = extract_facts(resources, units=catalog.units, patient_id=args.patient)
     else:
-        data = _read_bundle(args.bundle)
-    facts = facts_from_bundle(data)
-    as_of = _as_of(args.as_of)
-    reports = [evaluate_trial(nct, facts, as_of)[1] for nct in trials]
+        facts = facts_from_bundle(_read_bundle(args.bundle), catalog.units)
+    results = [evaluate_trial(trial, facts, as_of) for trial in trials]
     if args.format == "text":
+        from adapter.render.text import report_text
+
         colour = sys.stdout.isatty()
-        sys.stdout.write("\n".join(report_text(r, colour=colour) for r in reports))
+        sys.stdout.write("\n".join(report_text(r, colour=colour) for r in results))
     else:
+        from adapter.render.report import report_json
+
+        reports = [report_json(r) for r in results]
         _write_json(reports[0] if len(reports) == 1 else reports, None, "")
     return 0
 
@@ -142,24 +167,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from adapter.fhir.push import push_bundle
     from adapter.fhir_build import build_bundle
-    from adapter.trials import load_trial
 
+    catalog = load_trial_catalog(args)
+    trials = _trials(args, catalog)
     with _client(args) as client:
         server_version = client.fhir_version()
         version = args.fhir_version or server_version
         if version != server_version:
             raise AdapterError(f"{args.server} speaks {server_version}; pushing {version} resources to it would fail")
-        for nct in _trial_ids(args.trial):
-            results = push_bundle(client, build_bundle(load_trial(nct), version))
-            for r in results:
-                print(f"{nct}  {r.outcome:<9}  {r.resource_type}/{r.id}  ({r.identifier})")
+        for trial in trials:
+            for r in push_bundle(client, build_bundle(trial, version)):
+                print(f"{trial.nct_id}  {r.outcome:<9}  {r.resource_type}/{r.id}  ({r.identifier})")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from adapter.demo import format_table, run_demo
 
-    rows = run_demo(args.out, _as_of(args.as_of))
+    rows = run_demo(load_trial_catalog(args), args.out, _as_of(args.as_of), args.patients)
     sys.stdout.write(format_table(rows))
     print(f"FHIR resources and reports written under {args.out}/", file=sys.stderr)
     return 0
@@ -180,10 +205,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         as_of=_as_of(args.as_of) if args.as_of else None,
         public_base_url=args.public_base_url,
     )
+    catalog = load_trial_catalog(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    app = create_app(settings, catalog)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
     return 0
+
+
+def _trial_options(parser: argparse.ArgumentParser, *, select: bool = True) -> None:
+    if select:
+        parser.add_argument("--trial", action="append", metavar="NCT", help="trial id (repeatable; default: all)")
+    parser.add_argument("--mappings", action="append", type=Path, metavar="DIR",
+                        help=f"a folder of site mappings (NCT….yaml + NCT….json) adding to or overriding the "
+                             f"bundled trials (repeatable; or env {ENV_MAPPINGS})")
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -197,50 +231,7 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--smart-alg", choices=["RS384", "ES384"], default="RS384")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="trial-adapter",
-        description="ClinicalTrials.gov trials as FHIR, and patient eligibility explained criterion by criterion.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    map_ = commands.add_parser("map", help="write each trial as a FHIR transaction Bundle")
-    map_.add_argument("--trial", action="append", metavar="NCT", help="trial id (repeatable; default: all)")
-    map_.add_argument("--fhir-version", choices=["R5", "R4"], default="R5")
-    map_.add_argument("--out", type=Path, metavar="DIR", help="directory for one JSON file per trial (default: stdout)")
-    map_.set_defaults(run=cmd_map)
-
-    fetch = commands.add_parser("fetch", help="download a record from the ClinicalTrials.gov API v2")
-    fetch.add_argument("nct_id", metavar="NCT")
-    fetch.add_argument("--out", type=Path, metavar="DIR")
-    fetch.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS")
-    fetch.set_defaults(run=cmd_fetch)
-
-    evaluate = commands.add_parser("evaluate", help="evaluate a patient's FHIR data against trials")
-    evaluate.add_argument("--trial", action="append", metavar="NCT", help="trial id (repeatable; default: all)")
-    evaluate.add_argument("--bundle", metavar="FILE", help="patient Bundle (JSON); - reads stdin")
-    evaluate.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
-    evaluate.add_argument("--format", choices=["json", "text"], default="json")
-    evaluate.add_argument("--server", metavar="URL", help="FHIR server base URL to pull the patient's data from")
-    evaluate.add_argument("--patient", metavar="ID", help="Patient id on --server")
-    _server_options(evaluate)
-    evaluate.set_defaults(run=cmd_evaluate)
-
-    push = commands.add_parser("push", help="send each trial's transaction Bundle to a FHIR server (idempotent)")
-    push.add_argument("--server", metavar="URL", required=True, help="FHIR server base URL")
-    push.add_argument("--fhir-version", choices=["R5", "R4"], help="default: the server's own version")
-    push.add_argument("--trial", action="append", metavar="NCT", help="trial id (repeatable; default: all)")
-    _server_options(push)
-    push.set_defaults(run=cmd_push)
-
-    demo = commands.add_parser("demo", help="map both trials and evaluate every fixture patient (local files only)")
-    demo.add_argument(
-        "--as-of", metavar="YYYY-MM-DD", default="2026-11-01", help="evaluation date (default: 2026-11-01)"
-    )
-    demo.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
-    demo.set_defaults(run=cmd_demo)
-
+def _serve_parser(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the CDS Hooks service and the REST API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -258,17 +249,102 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-base-url", metavar="URL",
                        help="the service's external base URL, used for the JWT audience (default: the request URL)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    _trial_options(serve, select=False)
     serve.set_defaults(run=cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trial-adapter",
+        description="ClinicalTrials.gov trials as FHIR, and patient eligibility explained criterion by criterion.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    map_ = commands.add_parser("map", help="write each trial as a FHIR transaction Bundle")
+    _trial_options(map_)
+    map_.add_argument("--fhir-version", choices=["R5", "R4"], default="R5")
+    map_.add_argument("--out", type=Path, metavar="DIR", help="directory for one JSON file per trial (default: stdout)")
+    map_.set_defaults(run=cmd_map)
+
+    fetch = commands.add_parser("fetch", help="download a record from the ClinicalTrials.gov API v2")
+    fetch.add_argument("nct_id", metavar="NCT")
+    fetch.add_argument("--out", type=Path, metavar="DIR")
+    fetch.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS")
+    fetch.set_defaults(run=cmd_fetch)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a patient's FHIR data against trials")
+    _trial_options(evaluate)
+    evaluate.add_argument("--bundle", metavar="FILE", help="patient Bundle (JSON); - reads stdin")
+    evaluate.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
+    evaluate.add_argument("--format", choices=["json", "text"], default="json")
+    evaluate.add_argument("--server", metavar="URL", help="FHIR server base URL to pull the patient's data from")
+    evaluate.add_argument("--patient", metavar="ID", help="Patient id on --server")
+    _server_options(evaluate)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    push = commands.add_parser("push", help="send each trial's transaction Bundle to a FHIR server (idempotent)")
+    push.add_argument("--server", metavar="URL", required=True, help="FHIR server base URL")
+    push.add_argument("--fhir-version", choices=["R5", "R4"], help="default: the server's own version")
+    _trial_options(push)
+    _server_options(push)
+    push.set_defaults(run=cmd_push)
+
+    demo = commands.add_parser("demo", help="map both trials and evaluate every fixture patient (local files only)")
+    demo.add_argument(
+        "--as-of", metavar="YYYY-MM-DD", default="2026-11-01", help="evaluation date (default: 2026-11-01)"
+    )
+    demo.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
+    demo.add_argument("--patients", type=Path, default=Path("fixtures/patients"), metavar="DIR",
+                      help="folder of patient Bundles (default: fixtures/patients)")
+    _trial_options(demo, select=False)
+    demo.set_defaults(run=cmd_demo)
+
+    _serve_parser(commands)
     return parser
+
+
+def _cache_file() -> Path:
+    folder = os.environ.get(ENV_CACHE_DIR) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / (
+        "trial-fhir-adapter")
+    return Path(folder) / UNITS_CACHE
+
+
+def _run_with_units_cache(args: argparse.Namespace) -> int:
+    """Run the command with UCUM parses and conversion factors of earlier runs (a verified cache; see
+    adapter.units.cache): it spares a process the ~0.5 s of building the UCUM parser for known units."""
+    from adapter.units import conversion_cache_snapshot, seed_conversion_cache
+
+    path = _cache_file()
+    try:
+        loaded = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        loaded = ""
+    seed_conversion_cache(loaded)  # False means ignored (absent, corrupt, other versions): never an error
+    try:
+        return int(args.run(args))
+    finally:
+        text = conversion_cache_snapshot()
+        if text and text != loaded:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(f".{os.getpid()}.tmp")
+                partial.write_text(text, encoding="utf-8")
+                os.replace(partial, path)  # atomic: a concurrent reader never sees half a file
+            except OSError:
+                pass  # a cache that cannot be written only costs time
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in ("evaluate", "demo", "serve"):
+            return _run_with_units_cache(args)
         return int(args.run(args))
     except AdapterError as exc:
-        print(f"trial-adapter: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"trial-adapter: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("trial-adapter: interrupted", file=sys.stderr)

@@ -12,14 +12,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from adapter.catalog import TrialCatalog
 from adapter.eligibility.facts import facts_from_bundle
-from adapter.eligibility.fhir_result import evaluation_bundle
-from adapter.errors import PatientDataError
-from adapter.evaluation import evaluate_trial
+from adapter.errors import AdapterError, PatientDataError
+from adapter.evaluation import TrialEvaluation, evaluate_trial
 from adapter.fhir_build import build_bundle
-from adapter.trials import PROJECT_ROOT, available_trials, load_trial
-
-PATIENT_FIXTURES = PROJECT_ROOT / "fixtures" / "patients"
+from adapter.jsonio import parse_json
+from adapter.render.fhir import evaluation_bundle
+from adapter.render.report import report_json
 
 
 @dataclass(frozen=True)
@@ -35,33 +35,36 @@ def _write(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _deciding(report: dict[str, Any]) -> str:
-    for result in ("fail", "unknown"):
-        ids = [c["id"] for c in report["criteria"] if c["result"] == result]
+def _deciding(result: TrialEvaluation) -> str:
+    for outcome in ("fail", "unknown"):
+        ids = [c.id for c in result.evaluation.criteria if c.result == outcome]
         if ids:
-            return f"{result}: {', '.join(ids)}"
-    return f"{report['summary']['manual']} criteria for review"
+            return f"{outcome}: {', '.join(ids)}"
+    return f"{result.summary['manual']} criteria for review"
 
 
-def run_demo(out: Path, as_of: date, patients_dir: Path = PATIENT_FIXTURES) -> list[Row]:
-    trials = available_trials()
+def run_demo(catalog: TrialCatalog, out: Path, as_of: date, patients_dir: Path) -> list[Row]:
+    """Map every trial of the catalog, evaluate every patient file of `patients_dir`; one bad file is a row."""
+    if not patients_dir.is_dir():
+        raise AdapterError(f"--patients {patients_dir}: no such directory")
+    trials = catalog.all()
     for version in ("R5", "R4"):
-        for nct in trials:
-            bundle = build_bundle(load_trial(nct), version)  # type: ignore[arg-type]
+        for trial in trials:
+            bundle = build_bundle(trial, version)
             _write(out / "trials" / version / f"{bundle['id']}.json", bundle)
     rows: list[Row] = []
     for path in sorted(patients_dir.glob("*.json")):
         name = path.stem
         try:
-            facts = facts_from_bundle(json.loads(path.read_text(encoding="utf-8")))
-        except (PatientDataError, json.JSONDecodeError) as exc:
-            rows.extend(Row(name, nct, "input error", str(exc).splitlines()[0][:70]) for nct in trials)
+            facts = facts_from_bundle(parse_json(path.read_bytes(), path.name), catalog.units)
+        except PatientDataError as exc:
+            rows.extend(Row(name, t.nct_id, "input error", str(exc).splitlines()[0][:70]) for t in trials)
             continue
-        for nct in trials:
-            evaluation, report = evaluate_trial(nct, facts, as_of)
-            _write(out / "evaluations" / f"{name}.{nct}.json", report)
-            _write(out / "evaluations" / f"{name}.{nct}.fhir.json", evaluation_bundle(evaluation, trial=nct))
-            rows.append(Row(name, nct, report["verdict"], _deciding(report)))
+        for trial in trials:
+            result = evaluate_trial(trial, facts, as_of)
+            _write(out / "evaluations" / f"{name}.{trial.nct_id}.json", report_json(result))
+            _write(out / "evaluations" / f"{name}.{trial.nct_id}.fhir.json", evaluation_bundle(result))
+            rows.append(Row(name, trial.nct_id, result.evaluation.verdict, _deciding(result)))
     return rows
 
 

@@ -66,3 +66,36 @@ class AuthError(FetchError):
 
 class BatchEntryError(FhirServerError):
     """One entry of a batch the server did run failed (e.g. 404 for a read); the batch itself was accepted."""
+
+
+class TransportError(FetchError):
+    """An HTTP request failed below HTTP: no connection, a dropped connection, a read or write timeout.
+
+    Raised by the HTTP seam (`adapter.http`) once its retry policy gives up or does not allow a retry.
+    `detail` names the httpx failure (e.g. "ReadTimeout: slow"), `attempts` how many were made, `gave_up` that
+    retries were allowed and ran out, `transient` that trying later might work, `timed_out` that it was a
+    timeout, and `may_have_arrived` that the server may have received (and acted on) the request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str,
+        attempts: int,
+        gave_up: bool,
+        transient: bool,
+        timed_out: bool,
+        may_have_arrived: bool,
+    ) -> None:
+        super().__init__(message)
+        self.detail = detail
+        self.attempts = attempts
+        self.gave_up = gave_up
+        self.transient = transient
+        self.timed_out = timed_out
+        self.may_have_arrived = may_have_arrived
+
+
+class DeadlineExceeded(FhirTimeout):
+    """The overall deadline of one HTTP call ran out: all attempts, pauses and body reading together."""

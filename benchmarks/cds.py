@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapter.service.cds import prefetch_from_resources  # noqa: E402
+from tests.support.prefetch import prefetch_from_resources  # noqa: E402
 
 FIXTURE = ROOT / "fixtures" / "patients" / "p-eligible-us-units.json"
 

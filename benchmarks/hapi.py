@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adapter.catalog import load_catalog  # noqa: E402
 from adapter.eligibility.facts import facts_from_bundle  # noqa: E402
 from adapter.evaluation import evaluate_trial, observation_codes  # noqa: E402
 from adapter.fhir.client import FhirClient  # noqa: E402
 from adapter.fhir.pull import plan_for, pull_patient  # noqa: E402
 from adapter.fhir.push import push_bundle  # noqa: E402
 from adapter.fhir_build import build_bundle  # noqa: E402
-from adapter.trials import available_trials, load_trial  # noqa: E402
 from tests.support.hapi import HapiServer  # noqa: E402
 
 AS_OF = date(2026, 11, 1)
@@ -44,13 +44,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    trials = available_trials()
+    catalog = load_catalog()
+    trials = catalog.all()
     for version in ("R4", "R5"):
         started = time.perf_counter()
         with HapiServer(version) as server:
             print(f"HAPI {version}: ready in {time.perf_counter() - started:.1f} s, RSS {rss_mb(server.pid):.0f} MB")
             with FhirClient(server.base_url) as client:
-                bundles = [build_bundle(load_trial(nct), version) for nct in trials]  # type: ignore[arg-type]
+                bundles = [build_bundle(trial, version) for trial in trials]  # type: ignore[arg-type]
                 for label in ("first push (creates)", "warm push (unchanged)", "warm push (unchanged)"):
                     start = time.perf_counter()
                     outcomes = [r.outcome for b in bundles for r in push_bundle(client, b)]
@@ -73,9 +74,9 @@ def main() -> None:
                 for _ in range(args.repeat):
                     before = client.request_count
                     start = time.perf_counter()
-                    facts = facts_from_bundle(pull_patient(client, patient_id, plan))
-                    for nct in trials:
-                        evaluate_trial(nct, facts, AS_OF)
+                    facts = facts_from_bundle(pull_patient(client, patient_id, plan), catalog.units)
+                    for trial in trials:
+                        evaluate_trial(trial, facts, AS_OF)
                     times.append(time.perf_counter() - start)
                     trips.append(client.request_count - before)
             print(f"  evaluate from the server (both trials): round trips {statistics.median(trips):.0f}, "

@@ -23,9 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapter.eligibility.facts import facts_from_bundle  # noqa: E402
+from adapter.catalog import load_catalog  # noqa: E402
+from adapter.eligibility.facts import facts_from_bundle as _facts  # noqa: E402
 from adapter.evaluation import evaluate_trial  # noqa: E402
-from adapter.trials import available_trials  # noqa: E402
+
+CATALOG = load_catalog()
+
+
+def facts_from_bundle(bundle: dict):  # type: ignore[no-untyped-def]
+    return _facts(bundle, CATALOG.units)
 
 AS_OF = date(2026, 11, 1)
 LABS = [  # LOINC, UCUM unit, typical value, reference high
@@ -107,14 +113,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    trials = available_trials()
+    trials = CATALOG.all()
     bundle = synthetic_patient()
     n_obs = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
 
     def both_trials() -> None:
         facts = facts_from_bundle(bundle)
-        for nct in trials:
-            evaluate_trial(nct, facts, AS_OF)
+        for trial in trials:
+            evaluate_trial(trial, facts, AS_OF)
 
     both_trials()  # warm caches: units parsing, trial mappings, EvidenceVariables
     facts = facts_from_bundle(bundle)
@@ -122,7 +128,7 @@ def main() -> None:
     describe("   facts extraction", timed(lambda: facts_from_bundle(bundle), args.repeat))
     describe(
         "   evaluation of both trials (facts given)",
-        timed(lambda: [evaluate_trial(nct, facts, AS_OF) for nct in trials], args.repeat),
+        timed(lambda: [evaluate_trial(trial, facts, AS_OF) for trial in trials], args.repeat),
     )
     describe("   extraction + both trials", timed(both_trials, args.repeat))
 
@@ -139,8 +145,8 @@ def main() -> None:
     start = time.perf_counter()
     for data in bundles:
         patient = facts_from_bundle(data)
-        for nct in trials:
-            evaluate_trial(nct, patient, AS_OF)
+        for trial in trials:
+            evaluate_trial(trial, patient, AS_OF)
     elapsed = time.perf_counter() - start
     print(f"2. {len(bundles)} patient bundles (fixtures + Synthea), both trials, parsed JSON in memory")
     print(f"   {len(bundles) / elapsed:8.1f} patients/s   ({elapsed * 1000:.1f} ms in all)")
@@ -152,7 +158,7 @@ def main() -> None:
             str(ROOT / ".venv" / "bin" / "trial-adapter"),
             "evaluate",
             "--trial",
-            trials[0],
+            trials[0].nct_id,
             "--bundle",
             str(path),
             "--as-of",

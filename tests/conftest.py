@@ -1,4 +1,4 @@
-"""Shared fixtures: real HAPI FHIR servers (R4, R5), started once per session by the harness.
+"""Shared fixtures: the trial catalog and units table, and real HAPI FHIR servers (R4, R5) started once per session.
 
 Nothing here skips: when HAPI cannot be built or started, every test that needs it fails.
 """
@@ -6,20 +6,60 @@ Nothing here skips: when HAPI cannot be built or started, every test that needs 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.hapi import HapiServer
+if TYPE_CHECKING:
+    from adapter.catalog import TrialCatalog
+    from adapter.units import UnitTable
+    from tests.support.hapi import HapiServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """CLI runs in tests keep their units cache in a session folder, not in the user's ~/.cache."""
+    import os
+
+    previous = os.environ.get("TRIAL_ADAPTER_CACHE_DIR")
+    os.environ["TRIAL_ADAPTER_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TRIAL_ADAPTER_CACHE_DIR", None)
+    else:
+        os.environ["TRIAL_ADAPTER_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def catalog() -> TrialCatalog:
+    """The bundled trials, loaded once, as the CLI and the service load them."""
+    from tests.support.trials import CATALOG
+
+    return CATALOG
+
+
+@pytest.fixture(scope="session")
+def unit_table() -> UnitTable:
+    from adapter.units import load_units_table
+
+    return load_units_table(ROOT / "mappings" / "units.yaml")
 
 
 @pytest.fixture(scope="session")
 def hapi_r4() -> Iterator[HapiServer]:
+    from tests.support.hapi import HapiServer
+
     with HapiServer("R4") as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def hapi_r5() -> Iterator[HapiServer]:
+    from tests.support.hapi import HapiServer
+
     with HapiServer("R5") as server:
         yield server
 
@@ -28,3 +68,26 @@ def hapi_r5() -> Iterator[HapiServer]:
 def hapi(request: pytest.FixtureRequest) -> HapiServer:
     """Each test that takes `hapi` runs against both servers."""
     return request.getfixturevalue(f"hapi_{request.param.lower()}")
+
+
+# Markers for the development loop (`make test-fast` deselects java, realworld and packaging). They are given
+# here, from what a test uses, so that a new test cannot forget them.
+_HAPI_FIXTURES = {"hapi", "hapi_r4", "hapi_r5"}
+_JAVA_MODULES = {"test_against_hapi.py": "hapi", "test_hapi_harness.py": "hapi",
+                 "test_validation.py": "validator", "test_fhir_validator_harness.py": "validator"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        kind = _JAVA_MODULES.get(item.path.name)
+        if kind is None and fixtures & _HAPI_FIXTURES:
+            kind = "hapi"
+        if kind is None and "validator" in fixtures:
+            kind = "validator"
+        if kind is not None:
+            item.add_marker(getattr(pytest.mark, kind))
+            item.add_marker(pytest.mark.java)
+        module = getattr(item, "module", None)
+        if "realworld" in fixtures or (module is not None and hasattr(module, "REALWORLD")):
+            item.add_marker(pytest.mark.realworld)

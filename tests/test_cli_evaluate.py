@@ -240,3 +240,14 @@ def test_python_dash_m_adapter_error_has_no_traceback():
     assert completed.returncode == 2
     assert completed.stdout == ""
     assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    ("[" * 10_000 + "]" * 10_000, "nested"),
+    ('{"resourceType": "Bundle", "total": ' + "9" * 5000 + "}", "digits"),
+    ('{"a": ' + "[" * 100 + "]" * 100 + "}", "nested deeper"),
+])
+def test_hostile_json_is_one_line_not_a_traceback(capsys, tmp_path, content, fragment):
+    path = tmp_path / "hostile.json"
+    path.write_text(content)
+    assert_one_line_error(*evaluate(capsys, "--bundle", str(path), "--as-of", AS_OF), fragment)

@@ -12,27 +12,18 @@ from typing import Any
 
 import httpx
 
-from adapter import __version__
-from adapter.ctgov.record import NCT_ID_PATTERN, parse_record
+from adapter.ctgov.model import NCT_ID_PATTERN
+from adapter.ctgov.parse import parse_record
 from adapter.errors import FetchError, RecordFormatError
-from adapter.http import read_capped, retry_after_seconds
+from adapter.http import USER_AGENT, NotJson, RetryPolicy, decode_json, new_client, send
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # A server asking for a longer pause than this is treated as if it asked for this long.
 MAX_RETRY_AFTER = 60.0
-USER_AGENT = f"trial-fhir-adapter/{__version__}"
+DEFAULT_DEADLINE = 120.0  # seconds for the whole fetch, retries and pauses included
 
-_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-class _Retryable(Exception):
-    """One failed attempt that may succeed if tried again, after `delay` seconds if the server said so."""
-
-    def __init__(self, reason: str, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.delay = delay
+__all__ = ["DEFAULT_BASE_URL", "MAX_BODY_BYTES", "MAX_RETRY_AFTER", "USER_AGENT", "fetch_record", "save_record"]
 
 
 def fetch_record(
@@ -45,81 +36,49 @@ def fetch_record(
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
     max_bytes: int = MAX_BODY_BYTES,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> dict[str, Any]:
     """GET {base_url}/studies/{nct_id} and return the study record, checked by `parse_record`.
 
-    Connection errors, timeouts, 429 and 5xx are retried up to `retries` times, waiting
-    `backoff * 2**n` seconds, or what a 429/503 `Retry-After` asks (at most MAX_RETRY_AFTER).
+    Retried under the project's one policy (`adapter.http.retry`): connection errors, timeouts, 429, 502, 503
+    and 504, up to `retries` times, waiting `backoff * 2**n` seconds or what `Retry-After` asks (at most
+    MAX_RETRY_AFTER); the whole call ends within `deadline` seconds. Redirects are not followed.
     """
     nct = nct_id.strip().upper()
     if not NCT_ID_PATTERN.fullmatch(nct):
         raise FetchError(f"{nct_id!r} is not an NCT number (NCT followed by 8 digits, e.g. NCT03320629)")
     url = f"{base_url.rstrip('/')}/studies/{nct}"
-    own_client = client is None
-    if client is None:
-        client = httpx.Client(follow_redirects=True, headers={"User-Agent": USER_AGENT})
+    policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=MAX_RETRY_AFTER)
+    http = client if client is not None else new_client(timeout=timeout)
     try:
-        body = _get_with_retries(client, url, timeout, retries, backoff, sleep, max_bytes)
+        reply = send(
+            http, "GET", url, params={"format": "json"}, headers={"Accept": "application/json"},
+            max_bytes=max_bytes, policy=policy, timeout=timeout, deadline=deadline, sleep=sleep,
+        )  # fmt: skip
     finally:
-        if own_client:
-            client.close()
-    return _checked_record(body, url, nct)
+        if client is None:
+            http.close()
+    _check_status(reply.status, reply.attempts if reply.gave_up else None, reply.headers.get("Location"), url)
+    return _checked_record(reply.body, url, nct)
 
 
-def _get_with_retries(
-    client: httpx.Client,
-    url: str,
-    timeout: float,
-    retries: int,
-    backoff: float,
-    sleep: Callable[[float], None],
-    max_bytes: int,
-) -> bytes:
-    attempts = max(retries, 0) + 1
-    for attempt in range(attempts):
-        try:
-            return _get_once(client, url, timeout, max_bytes)
-        except _Retryable as failure:
-            if attempt + 1 == attempts:
-                raise FetchError(f"{url}: {failure.reason}; gave up after {attempts} attempts") from None
-            sleep(failure.delay if failure.delay is not None else backoff * 2**attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _get_once(client: httpx.Client, url: str, timeout: float, max_bytes: int) -> bytes:
-    try:
-        with client.stream(
-            "GET", url, params={"format": "json"}, headers={"Accept": "application/json"}, timeout=timeout
-        ) as response:
-            _check_status(response, url)
-            body = read_capped(response, max_bytes)
-            if body is None:
-                raise FetchError(f"{url}: response larger than {max_bytes} bytes; refusing to read it")
-            return body
-    except _RETRYABLE_ERRORS as exc:
-        raise _Retryable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-    except httpx.HTTPError as exc:
-        raise FetchError(f"{url}: request failed: {type(exc).__name__}: {exc}") from None
-
-
-def _check_status(response: httpx.Response, url: str) -> None:
-    status = response.status_code
+def _check_status(status: int, gave_up_after: int | None, location: str | None, url: str) -> None:
+    if status == 200:
+        return
+    if gave_up_after is not None:
+        raise FetchError(f"{url}: HTTP {status}; gave up after {gave_up_after} attempts")
     if status == 404:
         raise FetchError(f"{url}: no such study on ClinicalTrials.gov (HTTP 404)")
-    if status == 429 or status >= 500:
-        retry_after = response.headers.get("Retry-After") if status in (429, 503) else None
-        delay = retry_after_seconds(retry_after, MAX_RETRY_AFTER)
-        raise _Retryable(f"HTTP {status}", delay)
-    if status != 200:
-        raise FetchError(f"{url}: HTTP {status} from ClinicalTrials.gov")
+    if 300 <= status < 400:
+        raise FetchError(f"{url}: HTTP {status} redirect to {location!r}; redirects are not followed")
+    raise FetchError(f"{url}: HTTP {status} from ClinicalTrials.gov")
 
 
 def _checked_record(body: bytes, url: str, nct: str) -> dict[str, Any]:
     try:
-        data = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        snippet = body[:60].decode("utf-8", "replace").strip()
-        raise FetchError(f"{url}: response is not JSON (starts {snippet!r})") from None
+        data = decode_json(body)
+    except NotJson as exc:
+        raise FetchError(f"{url}: response is not JSON (starts {exc.snippet!r})") from None
     if not isinstance(data, dict):
         raise RecordFormatError(f"{url}: expected a JSON object (an API v2 study record)")
     record = parse_record(data, url)

@@ -15,51 +15,33 @@ It reads any EvidenceVariable of this shape, not only ours:
 
 Absence: no result for a lab or vital is `unknown`; no Condition, medication, procedure or allergy on
 record means not present (the problem list and medication history are the record of truth).
+
+This module only walks the structure; what a `definitionByTypeAndValue` means is in `adapter.eligibility.rules`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from adapter.eligibility.base import AGE, GENDER, RECORD_ENTRY_KINDS, DerivedSpec, EngineOptions, tokens
-from adapter.eligibility.derived_rules import DerivedRules
-from adapter.eligibility.facts import PatientFacts
-from adapter.eligibility.outcome import Evidence, Outcome, Result, Verdict, combine, negate, verdict
-from adapter.eligibility.patient_rules import PatientRules
-from adapter.eligibility.record_rules import RecordEntryRules
+from adapter.eligibility.options import DerivedSpec, EngineOptions
+from adapter.eligibility.outcome import Evidence, Outcome, combine, negate, verdict
+from adapter.eligibility.result import CriterionResult, Evaluation
+from adapter.eligibility.rules import RuleContext, rule_for
+from adapter.vocabulary import RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
 
-__all__ = ["CriterionResult", "DerivedSpec", "EngineOptions", "Evaluation", "criterion_codes", "evaluate"]
+if TYPE_CHECKING:
+    from adapter.eligibility.facts import PatientFacts
 
-
-@dataclass(frozen=True, slots=True)
-class CriterionResult:
-    id: str
-    type: Literal["inclusion", "exclusion"]
-    text: str
-    result: Result
-    reason: str
-    codes: tuple[str, ...]
-    evidence: tuple[Evidence, ...]
-    missing: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    patient: str
-    as_of: date
-    verdict: Verdict
-    criteria: tuple[CriterionResult, ...]
-    notes: tuple[str, ...] = ()
+__all__ = ["CriterionResult", "DerivedSpec", "EngineOptions", "Evaluation", "Evaluator", "criterion_codes", "evaluate"]
 
 
 def evaluate(
     evidence_variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions | None = None
 ) -> Evaluation:
     """Every top-level characteristic of the EvidenceVariable as one criterion, and the verdict."""
-    evaluator = _Evaluator(evidence_variable, facts, as_of, options or EngineOptions())
+    evaluator = Evaluator(evidence_variable, facts, as_of, options or EngineOptions())
     criteria = []
     for index, characteristic in enumerate(evidence_variable.get("characteristic", [])):
         outcome = evaluator.characteristic(characteristic)
@@ -70,7 +52,7 @@ def evaluate(
                 text=characteristic.get("description") or "",
                 result=outcome.result,
                 reason=outcome.reason,
-                codes=tuple(criterion_codes(characteristic, evaluator.options)),
+                codes=tuple(criterion_codes(characteristic, evaluator.context.options)),
                 evidence=_unique(outcome.evidence),
                 missing=tuple(dict.fromkeys(outcome.missing)),
             )
@@ -101,13 +83,13 @@ def criterion_codes(characteristic: Mapping[str, Any], options: EngineOptions) -
     found: list[str] = []
     by_type = characteristic.get("definitionByTypeAndValue")
     if by_type:
-        types = tokens(by_type.get("type"))
-        if any(t in RECORD_ENTRY_KINDS for t in types):
-            found += tokens(by_type.get("valueCodeableConcept"))
+        types = coding_tokens(by_type.get("type"))
+        if any(t in RECORD_KIND_BY_TYPE_TOKEN for t in types):
+            found += coding_tokens(by_type.get("valueCodeableConcept"))
         else:
             found += types
-        for token in types:
-            spec = options.derived.get(token)
+        for type_token in types:
+            spec = options.derived.get(type_token)
             if spec:
                 found += [*spec.creatinine_codes, *spec.weight_codes]
     for child in (characteristic.get("definitionByCombination") or {}).get("characteristic", []):
@@ -115,28 +97,22 @@ def criterion_codes(characteristic: Mapping[str, Any], options: EngineOptions) -
     return list(dict.fromkeys(found))
 
 
-class _Evaluator(DerivedRules, PatientRules, RecordEntryRules):
-    """Walks the characteristics; each group of rules (observations and the derived measures built on them,
-    demographics, record entries) lives in its own module."""
+class Evaluator:
+    """Walks the characteristics (combinations, exclusions) and hands each type-and-value to its rule.
+
+    One per evaluation: it memoises each characteristic's outcome, so a `timeFromEvent.eventId` anchor is
+    evaluated once however many windows refer to it.
+    """
 
     def __init__(self, variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions) -> None:
-        self.facts = facts
-        self.as_of = as_of
-        self.end_of_day = datetime.combine(as_of, time.max, UTC)
-        self.options = options
-        self.by_link: dict[str, Mapping[str, Any]] = {}
         self._memo: dict[int, Outcome] = {}
-        self._index(variable.get("characteristic", []))
+        by_link: dict[str, Mapping[str, Any]] = {}
+        _index(variable.get("characteristic", []), by_link)
+        end_of_day = datetime.combine(as_of, time.max, UTC)
+        self.context = RuleContext(facts, as_of, end_of_day, options, by_link, self.characteristic)
 
-    def _index(self, characteristics: list[Mapping[str, Any]]) -> None:
-        for c in characteristics:
-            if c.get("linkId"):
-                self.by_link[c["linkId"]] = c
-            self._index((c.get("definitionByCombination") or {}).get("characteristic", []))
-
-    # ------------------------------------------------------------------ structure
     def characteristic(self, characteristic: Mapping[str, Any]) -> Outcome:
-        key = id(characteristic)
+        key = id(characteristic)  # the variable outlives the evaluator, so ids are stable
         if key not in self._memo:
             outcome = self._definition(characteristic)
             if characteristic.get("exclude"):
@@ -148,15 +124,10 @@ class _Evaluator(DerivedRules, PatientRules, RecordEntryRules):
         if "definitionByCombination" in characteristic:
             return self._combination(characteristic["definitionByCombination"])
         if "definitionByTypeAndValue" in characteristic:
-            return self._type_and_value(
-                characteristic["definitionByTypeAndValue"], characteristic.get("timeFromEvent", [])
-            )
-        notes = [n.get("text") for n in characteristic.get("note", []) if n.get("text")]
-        other = next((k for k in characteristic if k.startswith("definition")), None)
-        reason = notes[0] if notes else (characteristic.get("description") or "needs review")
-        if other:
-            reason = f"{other} is not interpreted by this engine; {reason}"
-        return Outcome("manual", reason)
+            definition = characteristic["definitionByTypeAndValue"]
+            rule = rule_for(definition, self.context)
+            return rule(self.context, definition, characteristic.get("timeFromEvent", []))
+        return _not_interpreted(characteristic)
 
     def _combination(self, combination: Mapping[str, Any]) -> Outcome:
         children = [self.characteristic(c) for c in combination.get("characteristic", [])]
@@ -170,19 +141,19 @@ class _Evaluator(DerivedRules, PatientRules, RecordEntryRules):
         anchor = next((c.anchor_date for c in children if c.anchor_date), None)
         return Outcome(result, "; ".join(c.reason for c in deciding), evidence, missing, anchor)
 
-    def _type_and_value(self, definition: Mapping[str, Any], windows: list[Mapping[str, Any]]) -> Outcome:
-        types = tokens(definition.get("type"))
-        label = (definition.get("type") or {}).get("text") or (types[0] if types else "item")
-        if AGE in types:
-            return self._age(definition)
-        if GENDER in types:
-            return self._gender(definition)
-        kind = next((RECORD_ENTRY_KINDS[t] for t in types if t in RECORD_ENTRY_KINDS), None)
-        if kind:
-            return self._record_entry(kind, definition.get("valueCodeableConcept") or {}, windows)
-        spec = next((self.options.derived[t] for t in types if t in self.options.derived), None)
-        if spec:
-            return self._derived(spec, definition, label)
-        if not types:
-            return Outcome("manual", f"{label}: no code to look for in the record")
-        return self._observation(types, definition, label, windows)
+
+def _index(characteristics: list[Mapping[str, Any]], by_link: dict[str, Mapping[str, Any]]) -> None:
+    for c in characteristics:
+        if c.get("linkId"):
+            by_link[c["linkId"]] = c
+        _index((c.get("definitionByCombination") or {}).get("characteristic", []), by_link)
+
+
+def _not_interpreted(characteristic: Mapping[str, Any]) -> Outcome:
+    """definitionExpression, definitionCanonical, … or no definition: for a person to decide."""
+    notes = [n.get("text") for n in characteristic.get("note", []) if n.get("text")]
+    other = next((k for k in characteristic if k.startswith("definition")), None)
+    reason = notes[0] if notes else (characteristic.get("description") or "needs review")
+    if other:
+        reason = f"{other} is not interpreted by this engine; {reason}"
+    return Outcome("manual", reason)

@@ -9,6 +9,7 @@ from typing import Literal
 
 Result = Literal["pass", "fail", "unknown", "manual"]
 Verdict = Literal["ineligible", "insufficient-data", "potentially-eligible"]
+FLIPPED: dict[Result, Result] = {"pass": "fail", "fail": "pass"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +37,8 @@ class Outcome:
 
 def negate(outcome: Outcome, prefix: str) -> Outcome:
     """`exclude`: a matching characteristic fails the criterion; unknown and manual stay as they are."""
-    flipped = {"pass": "fail", "fail": "pass"}.get(outcome.result, outcome.result)
-    return Outcome(
-        flipped,
-        f"{prefix}{outcome.reason}",
-        outcome.evidence,
-        outcome.missing,  # type: ignore[arg-type]
-        outcome.anchor_date,
-    )
+    flipped: Result = FLIPPED.get(outcome.result, outcome.result)
+    return Outcome(flipped, f"{prefix}{outcome.reason}", outcome.evidence, outcome.missing, outcome.anchor_date)
 
 
 def combine(code: str, outcomes: list[Outcome], threshold: int | None = None) -> Result:

@@ -4,12 +4,12 @@ SMART Backend Services (https://hl7.org/fhir/smart-app-launch/backend-services.h
 with a client assertion — a short-lived JWT signed with our private key (RS384 or ES384; nothing else is accepted,
 in particular not `none` or HMAC) — POSTed as a form to the token endpoint. The access token is cached until
 `expires_in - token_lifetime_margin` seconds after it was asked for; a 401 from the FHIR server fetches a new one
-once and sends the request again. Token requests go to the token endpoint only, on their own connection.
+once and sends the request again. Token requests go to the token endpoint only, on their own connection, through
+the project's HTTP seam (`adapter.http`): the one retry policy, a deadline, a capped body, https only.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -21,9 +21,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from adapter.errors import AuthError
-from adapter.fhir.client import USER_AGENT, clean_text
-from adapter.http import read_capped, retry_after_seconds
+from adapter.errors import AuthError, DeadlineExceeded, ResponseTooLarge, TransportError
+from adapter.http import Reply, RetryPolicy, clean_text, new_client, require_secure, send
+from adapter.http.body import decode_json_object
 
 __all__ = ["ALGORITHMS", "ASSERTION_TYPE", "AuthError", "BearerToken", "SmartBackendAuth"]
 
@@ -33,9 +33,7 @@ ASSERTION_LIFETIME = 300  # seconds; SMART requires exp no more than five minute
 DEFAULT_EXPIRES_IN = 300.0  # assumed when a token response leaves out expires_in
 MIN_RSA_BITS = 2048
 MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+DEFAULT_TOKEN_DEADLINE = 60.0  # seconds for one token request, retries and pauses included
 
 
 class BearerToken(httpx.Auth):
@@ -53,13 +51,6 @@ class BearerToken(httpx.Auth):
 
     def __repr__(self) -> str:
         return "BearerToken(<hidden>)"
-
-
-class _Retry(Exception):
-    def __init__(self, reason: str, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.delay = delay
 
 
 class SmartBackendAuth(httpx.Auth):
@@ -85,6 +76,7 @@ class SmartBackendAuth(httpx.Auth):
         retries: int = 2,
         backoff: float = 0.5,
         max_retry_after: float = 30.0,
+        deadline: float = DEFAULT_TOKEN_DEADLINE,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -106,9 +98,10 @@ class SmartBackendAuth(httpx.Auth):
         self.token_lifetime_margin = token_lifetime_margin
         self._key = _load_key(private_key_pem, algorithm)
         self._timeout = timeout
-        self._retries = max(int(retries), 0)
-        self._backoff = backoff
-        self._max_retry_after = max_retry_after
+        self._deadline = deadline
+        # Asking again for a client-credentials token is harmless (at worst the server issues two), so the
+        # token POST is retried like an idempotent request.
+        self._policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=max_retry_after)
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
@@ -157,54 +150,43 @@ class SmartBackendAuth(httpx.Auth):
         return jwt.encode(claims, self._key, algorithm=self.algorithm, headers={"kid": self.kid, "typ": "JWT"})
 
     def _fetch_token(self) -> tuple[str, float]:
-        attempts = self._retries + 1
-        for attempt in range(attempts):
-            try:
-                return self._request_token()
-            except _Retry as failure:
-                if attempt + 1 == attempts:
-                    raise AuthError(
-                        f"token endpoint {self.token_url}: {failure.reason}; gave up after {attempts} attempts"
-                    ) from None
-                self._sleep(failure.delay if failure.delay is not None else self._backoff * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        where = f"token endpoint {self.token_url}"
+        try:
+            with new_client(transport=self._transport, timeout=self._timeout) as http:
+                reply = send(
+                    http, "POST", self.token_url, form=self._form, idempotent=True,
+                    headers={"Accept": "application/json"}, policy=self._policy, timeout=self._timeout,
+                    deadline=self._deadline, max_bytes=MAX_TOKEN_RESPONSE_BYTES, sleep=self._sleep,
+                )  # fmt: skip
+        except TransportError as exc:
+            tried = f"gave up after {exc.attempts} attempts" if exc.gave_up else "request failed"
+            raise AuthError(f"{where}: {exc.detail}; {tried}") from None
+        except ResponseTooLarge:
+            raise AuthError(f"{where}: the response is larger than {MAX_TOKEN_RESPONSE_BYTES} bytes") from None
+        except DeadlineExceeded as exc:  # still an AuthError: callers handle token trouble in one place
+            raise AuthError(f"{where}: no token within the {self._deadline:g}s deadline") from exc
+        return self._parsed_token(self._checked_reply(reply, where))
 
-    def _request_token(self) -> tuple[str, float]:
-        form = {
+    def _form(self) -> dict[str, str]:
+        """The token request's form; called for every attempt, so each carries a new assertion (and jti)."""
+        self.token_requests += 1
+        return {
             "grant_type": "client_credentials",
             "scope": self.scope,
             "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": self.assertion(),  # a new jti for every attempt
+            "client_assertion": self.assertion(),
         }
-        self.token_requests += 1
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        try:
-            with (
-                httpx.Client(transport=self._transport, timeout=self._timeout, follow_redirects=False) as http,
-                http.stream("POST", self.token_url, data=form, headers=headers) as response,
-            ):
-                body = read_capped(response, MAX_TOKEN_RESPONSE_BYTES)
-        except (*_NOT_SENT, *_TRANSIENT) as exc:
-            # Asking again for a client-credentials token is harmless: at worst the server issues two.
-            raise _Retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-        except httpx.HTTPError as exc:
-            raise AuthError(f"token endpoint {self.token_url}: request failed: {type(exc).__name__}: {exc}") from None
-        status = response.status_code
-        if body is None:
-            raise AuthError(f"token endpoint {self.token_url}: HTTP {status} with an oversized body")
-        data = _json_object(body)
-        if status in (429, 503):
-            raise _Retry(
-                f"HTTP {status}", retry_after_seconds(response.headers.get("Retry-After"), self._max_retry_after)
-            )
-        if status in (500, 502, 504):
-            raise _Retry(f"HTTP {status}")
-        if status != 200:
+
+    def _checked_reply(self, reply: Reply, where: str) -> dict[str, Any] | None:
+        data = decode_json_object(reply.body)
+        if reply.gave_up:
+            raise AuthError(f"{where}: HTTP {reply.status}; gave up after {reply.attempts} attempts")
+        if reply.status != 200:
             error = clean_text(data.get("error") or "", 100) if data else ""
             description = clean_text(data.get("error_description") or "", 300) if data else ""
-            detail = ": ".join(part for part in (error, description) if part) or response.reason_phrase
-            raise AuthError(f"token endpoint {self.token_url} refused the request: HTTP {status}: {detail}")
-        return self._parsed_token(data)
+            detail = ": ".join(part for part in (error, description) if part) or reply.reason
+            raise AuthError(f"{where} refused the request: HTTP {reply.status}: {detail}")
+        return data
 
     def _parsed_token(self, data: dict[str, Any] | None) -> tuple[str, float]:
         where = f"token endpoint {self.token_url}"
@@ -234,8 +216,7 @@ def _checked_token_url(token_url: str) -> str:
         raise AuthError(f"{token_url!r} is not a usable token endpoint URL") from None
     if url.scheme not in ("http", "https") or not url.host or url.userinfo:
         raise AuthError(f"{token_url!r} is not a usable token endpoint URL (expected https://host/path)")
-    if url.scheme == "http" and url.host not in _LOCAL_HOSTS:
-        raise AuthError(f"{token_url}: refusing to send a client assertion over plain http; use https")
+    require_secure(str(url), "client assertion for token endpoint", error=AuthError)
     return str(url)
 
 
@@ -256,11 +237,3 @@ def _load_key(private_key_pem: str | bytes, algorithm: str) -> rsa.RSAPrivateKey
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP384R1):
         raise AuthError("ES384 needs an EC private key on the P-384 curve")
     return key
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body.decode("utf-8-sig")) if body.strip() else None
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None

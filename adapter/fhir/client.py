@@ -1,18 +1,17 @@
-"""A compact FHIR REST client (JSON, R4/R5) for real servers: bounded retries, capped bodies, same-origin paging.
+"""A compact FHIR REST client (JSON, R4/R5) for real servers: read, search, batch, transaction, capabilities.
 
-Retry policy
-------------
-Reads (GET, and `batch` — a Bundle of GET entries, which changes nothing on the server) are retried up to
-`retries` times on connection errors, timeouts, 429, 502, 503 and 504, waiting `backoff * 2**n` seconds or what
-a 429/503 `Retry-After` asks (seconds or an HTTP date, capped at `max_retry_after`).
+All HTTP goes through the project's seam (`adapter.http`): one retry policy, a deadline per call, capped bodies,
+no redirects. Reads (GET, and `batch` — a Bundle of GET entries, which changes nothing on the server) are retried
+on connection errors, timeouts, 429, 502, 503 and 504, waiting `backoff * 2**n` seconds or what `Retry-After`
+asks (seconds or an HTTP date, capped at `max_retry_after`).
 
 A transaction may have been applied as soon as the server has read it, so it is retried only when it certainly
 was not: the connection could not be made (ConnectError, ConnectTimeout, PoolTimeout), or the server answered
 429/503 (refused before processing). A read timeout, a connection dropped after sending, or a 502/504 raise at
 once, saying that the outcome is unknown.
 
-Redirects are not followed: a redirect could lead credentials to another host. Paging links are followed only
-when they stay under the base URL (same scheme, host, port, and base path); otherwise `ForeignLinkError`.
+Paging (`adapter.fhir.paging`) follows links only under the base URL; answers and OperationOutcomes are read by
+`adapter.fhir.outcome`.
 """
 
 from __future__ import annotations
@@ -25,46 +24,52 @@ from typing import Any, Literal
 
 import httpx
 
-from adapter import __version__
 from adapter.errors import (
     BatchEntryError,
+    DeadlineExceeded,
     FetchError,
     FhirServerError,
     FhirTimeout,
     ForeignLinkError,
     ResponseTooLarge,
+    TransportError,
 )
-from adapter.http import read_capped, retry_after_seconds
+from adapter.fhir.outcome import (
+    MAX_MESSAGE_CHARS,
+    clean_text,
+    entry_resource,
+    parse_resource,
+    raise_unexpected,
+    server_error,
+)
+from adapter.fhir.paging import DEFAULT_MAX_PAGES, start_url, walk
+from adapter.http import USER_AGENT, RetryPolicy, new_client, require_secure, send
+from adapter.http.transport import DEFAULT_DEADLINE, MAX_ERROR_BODY_BYTES, display
+from adapter.vocabulary import FHIR_JSON
 
-FHIR_JSON = "application/fhir+json"
-USER_AGENT = f"trial-fhir-adapter/{__version__}"
-DEFAULT_MAX_PAGES = 1000
-# Error bodies are only read for their OperationOutcome; more than this is not worth reading.
-MAX_ERROR_BODY_BYTES = 1024 * 1024
-MAX_MESSAGE_CHARS = 500
+# Re-exported: these names were importable from here before the split (adapter.fhir, pull, tests, benchmarks).
+__all__ = [
+    "DEFAULT_MAX_PAGES",
+    "FHIR_JSON",
+    "MAX_ERROR_BODY_BYTES",
+    "MAX_MESSAGE_CHARS",
+    "USER_AGENT",
+    "BatchEntryError",
+    "FetchError",
+    "FhirClient",
+    "FhirServerError",
+    "FhirTimeout",
+    "ForeignLinkError",
+    "ResponseTooLarge",
+    "SearchParams",
+    "clean_text",
+]
 
 SearchParams = Mapping[str, str | int | Sequence[str]] | Sequence[tuple[str, str]]
 
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.\-]+)?")
-_JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-# The request certainly never reached the server: safe to send again, whatever it is.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# The request may have reached the server: send again only if it changes nothing.
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-class _Retry(Exception):
-    """One failed attempt that may succeed if tried again; `error(attempts)` is what to raise when giving up."""
-
-    def __init__(self, error: Callable[[int], FetchError], delay: float | None = None) -> None:
-        super().__init__("retryable failure")
-        self.error = error
-        self.delay = delay
 
 
 class FhirClient:
@@ -73,6 +78,7 @@ class FhirClient:
     Not thread-safe (one `httpx.Client`, a plain `request_count`); use one client per thread.
     `on_request` is called with every HTTP request actually sent to the FHIR server (retries and an auth
     refresh-and-retry included; requests to a token endpoint are not), and `request_count` counts them.
+    `timeout` bounds each wait of one attempt, `deadline` each call as a whole (retries and pauses included).
     """
 
     def __init__(
@@ -85,30 +91,27 @@ class FhirClient:
         backoff: float = 0.5,
         max_retry_after: float = 30.0,
         max_response_bytes: int = 50 * 1024 * 1024,
+        deadline: float = DEFAULT_DEADLINE,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_request: Callable[[httpx.Request], None] | None = None,
     ) -> None:
         self.base_url = _checked_base(base_url)
-        self._base = httpx.URL(self.base_url)
-        self._base_path = self._base.path.rstrip("/")
-        if auth is not None and self._base.scheme == "http" and self._base.host not in _LOCAL_HOSTS:
-            raise FetchError(f"{self.base_url}: refusing to send credentials over plain http; use https")
+        if auth is not None:
+            require_secure(self.base_url, "credentials for FHIR server")
         self._timeout = timeout
-        self._retries = max(int(retries), 0)
-        self._backoff = backoff
-        self._max_retry_after = max_retry_after
+        self._deadline = deadline
+        self._policy = RetryPolicy(retries=retries, backoff=backoff, max_retry_after=max_retry_after)
         self._max_bytes = max_response_bytes
         self._sleep = sleep
         self._on_request = on_request
         self.request_count = 0
         self._capabilities: dict[str, Any] | None = None
-        self._http = httpx.Client(
+        self._http = new_client(
             auth=auth,
-            timeout=httpx.Timeout(timeout),
             transport=transport,
-            follow_redirects=False,
-            headers={"Accept": FHIR_JSON, "User-Agent": USER_AGENT},
+            timeout=timeout,
+            headers={"Accept": FHIR_JSON},
             event_hooks={"request": [self._count_request]},
         )
 
@@ -131,36 +134,9 @@ class FhirClient:
         if self._on_request is not None:
             self._on_request(request)
 
-    # -- URLs ------------------------------------------------------------------------------------------------
-
     def url(self, relative: str) -> str:
         """`relative` (e.g. `Patient/1`, `metadata`, `Observation?code=…`) resolved under the base URL."""
         return f"{self.base_url}/{relative.lstrip('/')}"
-
-    def _within_base(self, url: httpx.URL) -> bool:
-        base = self._base
-        if url.scheme != base.scheme or url.host != base.host or _port(url) != _port(base) or url.userinfo:
-            return False
-        path = url.path
-        if any(segment in (".", "..") for segment in path.split("/")):
-            return False
-        return path == self._base_path or path.startswith(self._base_path + "/") or not self._base_path
-
-    def _checked_link(self, link: Any, page_url: str, where: str) -> str:
-        if not isinstance(link, str) or not link.strip():
-            raise FhirServerError(None, f"unusable next-page link {link!r}", where=where)
-        link = link.strip()
-        # FHIR reads relative URLs as relative to the service base; only a bare query belongs to the current page.
-        try:
-            url = httpx.URL(page_url if link.startswith("?") else self.base_url + "/").join(link)
-        except (httpx.InvalidURL, ValueError):
-            raise FhirServerError(None, f"unusable next-page link {link!r}", where=where) from None
-        if not self._within_base(url):
-            raise ForeignLinkError(
-                f"{where}: the next-page link {_display(url)} is outside the base URL {self.base_url}; "
-                "not following it (credentials are only ever sent under the base URL)"
-            )
-        return str(url)
 
     # -- capabilities ----------------------------------------------------------------------------------------
 
@@ -235,7 +211,7 @@ class FhirClient:
         """
         _check_type(resource_type)
         url = str(httpx.URL(self.url(resource_type), params=params or None))
-        return self._walk(url, None, max_pages)
+        return walk(self._get, self.base_url, url, None, max_pages)
 
     def follow_pages(
         self, bundle: Mapping[str, Any], *, max_pages: int = DEFAULT_MAX_PAGES
@@ -243,37 +219,7 @@ class FhirClient:
         """The matches of a searchset Bundle already in hand (e.g. from `batch`), then those of its next pages."""
         if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
             raise FhirServerError(None, "follow_pages needs a searchset Bundle")
-        page_url = self.base_url + "/"
-        self_link = _link(bundle, "self")
-        if isinstance(self_link, str):
-            try:
-                joined = httpx.URL(page_url).join(self_link.strip())
-            except (httpx.InvalidURL, ValueError):
-                joined = None
-            if joined is not None and self._within_base(joined):
-                page_url = str(joined)
-        return self._walk(page_url, dict(bundle), max_pages)
-
-    def _walk(self, url: str, bundle: dict[str, Any] | None, max_pages: int) -> Iterator[dict[str, Any]]:
-        visited = {url}
-        pages = 0
-        while True:
-            where = f"GET {_display(httpx.URL(url))}"
-            if bundle is None:
-                bundle = self._send("GET", url)
-            pages += 1
-            _check_searchset(bundle, where)
-            yield from _matches(bundle)
-            link = _link(bundle, "next")
-            if link is None:
-                return
-            next_url = self._checked_link(link, url, where)
-            if next_url in visited:
-                raise FhirServerError(None, f"paging loop: the next-page link {next_url} was already read", where=where)
-            if pages >= max_pages:
-                raise FhirServerError(None, f"more than {max_pages} pages of results; stopped", where=where)
-            visited.add(next_url)
-            url, bundle = next_url, None
+        return walk(self._get, self.base_url, start_url(self.base_url, bundle), dict(bundle), max_pages)
 
     def batch(self, urls: Sequence[str]) -> list[dict[str, Any]]:
         """POST a `batch` Bundle of GET entries (URLs relative to the base) in one round trip.
@@ -295,16 +241,16 @@ class FhirClient:
             "entry": [{"request": {"method": "GET", "url": relative}} for relative in relatives],
         }
         base_url = self.base_url + "/"
-        where = f"POST {_display(httpx.URL(base_url))} (batch)"
+        where = f"POST {display(base_url)} (batch)"
         response = self._send("POST", base_url, body=bundle, replayable=True)
         if response.get("resourceType") != "Bundle" or response.get("type") != "batch-response":
-            _raise_unexpected(response, "a batch-response Bundle", where)
+            raise_unexpected(response, "a batch-response Bundle", where)
         entries = response.get("entry") or []
         if not isinstance(entries, list) or len(entries) != len(relatives):
             count = len(entries) if isinstance(entries, list) else "no"
             raise FhirServerError(None, f"sent {len(relatives)} batch entries, got {count} back", where=where)
         return [
-            _entry_resource(entry, n, relative)
+            entry_resource(entry, n, relative)
             for n, (entry, relative) in enumerate(zip(entries, relatives, strict=True))
         ]
 
@@ -323,105 +269,52 @@ class FhirClient:
         base_url = self.base_url + "/"
         response = self._send("POST", base_url, body=bundle, replayable=False)
         if response.get("resourceType") != "Bundle" or response.get("type") != "transaction-response":
-            _raise_unexpected(response, "a transaction-response Bundle", f"POST {_display(httpx.URL(base_url))}")
+            raise_unexpected(response, "a transaction-response Bundle", f"POST {display(base_url)}")
         return response
 
     # -- HTTP ------------------------------------------------------------------------------------------------
 
+    def _get(self, url: str) -> dict[str, Any]:
+        return self._send("GET", url)
+
     def _send(
         self, method: str, url: str, *, body: Mapping[str, Any] | None = None, replayable: bool = True
     ) -> dict[str, Any]:
-        where = f"{method} {_display(httpx.URL(url))}"
+        """One call through the seam; the resource of a 2xx answer, else the error the answer amounts to."""
+        where = f"{method} {display(url)}"
         content = json.dumps(body, ensure_ascii=False).encode("utf-8") if body is not None else None
-        attempts = self._retries + 1
-        for attempt in range(attempts):
-            try:
-                return self._attempt(method, url, content, replayable, where)
-            except _Retry as retry:
-                if attempt + 1 == attempts:
-                    raise retry.error(attempts) from None
-                self._sleep(retry.delay if retry.delay is not None else self._backoff * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _attempt(self, method: str, url: str, content: bytes | None, replayable: bool, where: str) -> dict[str, Any]:
-        headers = {"Content-Type": FHIR_JSON} if content is not None else None
-        request = self._http.build_request(method, url, content=content, headers=headers)
         try:
-            response = self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_failure(exc, replayable, where) from None
-        try:
-            return self._handle(response, replayable, where)
-        except httpx.HTTPError as exc:  # while reading the body
-            raise self._transport_failure(exc, replayable, where) from None
-        finally:
-            response.close()
+            reply = send(
+                self._http, method, url, content=content,
+                headers={"Content-Type": FHIR_JSON} if content is not None else None,
+                idempotent=replayable, policy=self._policy, timeout=self._timeout, deadline=self._deadline,
+                max_bytes=self._max_bytes, max_error_bytes=MAX_ERROR_BODY_BYTES, sleep=self._sleep,
+            )  # fmt: skip
+        except TransportError as exc:
+            raise self._transport_failure(exc, where) from None
+        except DeadlineExceeded as exc:
+            if replayable:
+                raise
+            raise DeadlineExceeded(f"{exc}; {_UNKNOWN}") from None
+        if not reply.ok:
+            raise server_error(reply, where)
+        return parse_resource(reply, where)
 
-    def _transport_failure(self, exc: httpx.HTTPError, replayable: bool, where: str) -> Exception:
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        is_timeout = isinstance(exc, httpx.TimeoutException)
-
-        def given_up(attempts: int) -> FetchError:
-            if is_timeout:
-                return FhirTimeout(
-                    f"{where}: no answer within {self._timeout:g}s ({detail}); gave up after {attempts} attempts"
-                )
-            return FetchError(f"{where}: {detail}; gave up after {attempts} attempts")
-
-        if isinstance(exc, _NOT_SENT) or (replayable and isinstance(exc, _TRANSIENT)):
-            return _Retry(given_up)
-        if isinstance(exc, _TRANSIENT):
-            unknown = "it may or may not have been applied; check the server before sending it again"
-            if is_timeout:
-                return FhirTimeout(f"{where}: no answer within {self._timeout:g}s ({detail}); {unknown}")
-            return FetchError(f"{where}: connection lost after sending ({detail}); {unknown}")
-        return FetchError(f"{where}: request failed: {detail}")
-
-    def _handle(self, response: httpx.Response, replayable: bool, where: str) -> dict[str, Any]:
-        status = response.status_code
-        if 200 <= status < 300:
-            return _parse_resource(self._read(response, where), response, where)
-        outcome = self._error_outcome(response)
-        message = _outcome_text(outcome) or response.reason_phrase or "error"
-        if 300 <= status < 400:
-            location = response.headers.get("Location")
-            message = f"redirected to {location!r}; redirects are not followed (use the final URL as the base URL)"
-
-        def given_up(attempts: int) -> FetchError:
-            return FhirServerError(status, f"{message} (gave up after {attempts} attempts)", outcome, where=where)
-
-        if status in (429, 503):
-            raise _Retry(given_up, retry_after_seconds(response.headers.get("Retry-After"), self._max_retry_after))
-        if status in (502, 504) and replayable:
-            raise _Retry(given_up)
-        raise FhirServerError(status, message, outcome, where=where)
-
-    def _read(self, response: httpx.Response, where: str) -> bytes:
-        body = read_capped(response, self._max_bytes)
-        if body is None:
-            raise ResponseTooLarge(f"{where}: response larger than {self._max_bytes} bytes; stopped reading it")
-        return body
-
-    def _error_outcome(self, response: httpx.Response) -> dict[str, Any] | None:
-        """The OperationOutcome of an error response, if it has one; best effort, never raises."""
-        try:
-            body = read_capped(response, min(self._max_bytes, MAX_ERROR_BODY_BYTES))
-            data = json.loads(body.decode("utf-8-sig")) if body else None
-        except (httpx.HTTPError, UnicodeDecodeError, ValueError, RecursionError):
-            return None
-        if isinstance(data, dict) and data.get("resourceType") == "OperationOutcome":
-            return data
-        return None
+    def _transport_failure(self, exc: TransportError, where: str) -> FetchError:
+        """The project's error for a failed connection: FhirTimeout for timeouts, else FetchError."""
+        if exc.gave_up:
+            if exc.timed_out:
+                waited = f"no answer within {self._timeout:g}s ({exc.detail})"
+                return FhirTimeout(f"{where}: {waited}; gave up after {exc.attempts} attempts")
+            return FetchError(f"{where}: {exc.detail}; gave up after {exc.attempts} attempts")
+        if exc.transient:
+            if exc.timed_out:
+                return FhirTimeout(f"{where}: no answer within {self._timeout:g}s ({exc.detail}); {_UNKNOWN}")
+            return FetchError(f"{where}: connection lost after sending ({exc.detail}); {_UNKNOWN}")
+        return FetchError(f"{where}: request failed: {exc.detail}")
 
 
-# -- helpers (also used by adapter.fhir.auth) ---------------------------------------------------------------
-
-
-def clean_text(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """Server-supplied text made safe for one terminal line: no control characters, whitespace collapsed."""
-    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+_UNKNOWN = "it may or may not have been applied; check the server before sending it again"
 
 
 def _checked_base(base_url: str) -> str:
@@ -440,14 +333,6 @@ def _checked_base(base_url: str) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii')}{path}"
 
 
-def _port(url: httpx.URL) -> int | None:
-    return url.port if url.port is not None else _DEFAULT_PORTS.get(url.scheme)
-
-
-def _display(url: httpx.URL) -> str:
-    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
-
-
 def _is_absolute(relative: str) -> bool:
     stripped = relative.strip()
     return stripped.startswith("//") or re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", stripped) is not None
@@ -456,90 +341,3 @@ def _is_absolute(relative: str) -> bool:
 def _check_type(resource_type: str) -> None:
     if not isinstance(resource_type, str) or not _RESOURCE_TYPE.fullmatch(resource_type):
         raise FetchError(f"{resource_type!r} is not a FHIR resource type")
-
-
-def _parse_resource(body: bytes, response: httpx.Response, where: str) -> dict[str, Any]:
-    status = response.status_code
-    content_type = response.headers.get("Content-Type", "")
-    mime = content_type.split(";")[0].strip().lower()
-    if mime and mime not in _JSON_TYPES:
-        raise FhirServerError(
-            status, f"expected FHIR JSON, got Content-Type {clean_text(content_type, 80)!r}", where=where
-        )
-    if not body.strip():
-        raise FhirServerError(status, "empty response; expected FHIR JSON", where=where)
-    try:
-        data = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        snippet = clean_text(body[:60].decode("utf-8", "replace"), 60)
-        raise FhirServerError(status, f"response is not valid JSON (starts {snippet!r})", where=where) from None
-    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
-        raise FhirServerError(status, "response is JSON but not a FHIR resource (no resourceType)", where=where)
-    return data
-
-
-def _outcome_text(outcome: Mapping[str, Any] | None) -> str:
-    """The diagnostics (or details text) of an OperationOutcome's errors, else of all its issues."""
-    if not isinstance(outcome, Mapping):
-        return ""
-    issues = [issue for issue in outcome.get("issue") or () if isinstance(issue, dict)]
-    serious = [issue for issue in issues if issue.get("severity") in ("fatal", "error")] or issues
-    texts: list[str] = []
-    for issue in serious:
-        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
-        codings = [c for c in details.get("coding") or () if isinstance(c, dict)]
-        text = issue.get("diagnostics") or details.get("text")
-        if not text and codings:
-            text = codings[0].get("display") or codings[0].get("code")
-        text = clean_text(text) if text else ""
-        if text and text not in texts:
-            texts.append(text)
-    return clean_text("; ".join(texts))
-
-
-def _raise_unexpected(resource: Mapping[str, Any], expected: str, where: str) -> None:
-    if resource.get("resourceType") == "OperationOutcome":
-        raise FhirServerError(None, _outcome_text(resource) or f"expected {expected}", dict(resource), where=where)
-    got = f"{resource.get('resourceType')} of type {resource.get('type')!r}"
-    raise FhirServerError(None, f"expected {expected}, got a {got}", where=where)
-
-
-def _check_searchset(bundle: Mapping[str, Any], where: str) -> None:
-    if bundle.get("resourceType") != "Bundle" or bundle.get("type", "searchset") != "searchset":
-        _raise_unexpected(bundle, "a searchset Bundle", where)
-
-
-def _link(bundle: Mapping[str, Any], relation: str) -> Any:
-    for link in bundle.get("link") or ():
-        if isinstance(link, dict) and link.get("relation") == relation:
-            return link.get("url")
-    return None
-
-
-def _matches(bundle: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    for entry in bundle.get("entry") or ():
-        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-            continue
-        search = entry.get("search") if isinstance(entry.get("search"), dict) else {}
-        if search.get("mode", "match") == "match":
-            yield entry["resource"]
-
-
-def _entry_resource(entry: Any, index: int, relative: str) -> dict[str, Any]:
-    where = f"batch entry {index + 1} (GET {relative})"
-    if not isinstance(entry, dict):
-        raise FhirServerError(None, "malformed batch-response entry", where=where)
-    response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
-    status_text = response.get("status")
-    match = re.match(r"\s*(\d{3})\b", status_text) if isinstance(status_text, str) else None
-    status = int(match[1]) if match else None
-    resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else None
-    if status is None or not 200 <= status < 300:
-        outcome = response.get("outcome")
-        if not (isinstance(outcome, dict) and outcome.get("resourceType") == "OperationOutcome"):
-            outcome = resource if resource is not None and resource.get("resourceType") == "OperationOutcome" else None
-        fallback = clean_text(status_text) if status_text else "no response.status"
-        raise BatchEntryError(status, _outcome_text(outcome) or fallback, outcome, where=where)
-    if resource is None:
-        raise FhirServerError(status, "batch entry has no resource", where=where)
-    return resource

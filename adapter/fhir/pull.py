@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from adapter.errors import PatientDataError
-from adapter.fhir.client import BatchEntryError, FhirClient, FhirServerError
+from adapter.errors import BatchEntryError, FhirServerError, PatientDataError
+from adapter.fhir.client import FhirClient
 
 RECORD_TYPES = ("Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
                 "AllergyIntolerance")

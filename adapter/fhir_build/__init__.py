@@ -1,14 +1,20 @@
-"""Trial → FHIR. Pure: a Trial (record + mapping) in, resources and transaction Bundles out."""
+"""Trial → FHIR. Pure: a Trial (record + mapping) in, resources and transaction Bundles out.
+
+Modules: `resources` assembles the R5 resources from `research_study`, `protocol`, `parties`,
+`evidence_variable` and `definitions`; `r4` converts them to R4; `bundle` wraps them in a transaction.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from adapter.fhir_build.bundle import transaction_bundle
 from adapter.fhir_build.definitions import r5_combination_extension_definition
 from adapter.fhir_build.r4 import to_r4
-from adapter.fhir_build.study import build_r5_resources
-from adapter.trials import Trial
+from adapter.fhir_build.resources import build_r5_resources
+
+if TYPE_CHECKING:  # the builder only reads a trial (record, mapping, concepts); it does not load one
+    from adapter.catalog import Trial
 
 FhirVersion = Literal["R4", "R5"]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from adapter.fhir_build.common import CTGOV_SYSTEM, RESOURCE_IDENTIFIER_SYSTEM, stable_uuid
+from adapter.fhir_build.common import stable_uuid
+from adapter.vocabulary import CTGOV_SYSTEM, RESOURCE_IDENTIFIER_SYSTEM
 
 
 def conditional_url(resource: dict[str, Any]) -> str:

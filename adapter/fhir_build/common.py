@@ -9,12 +9,10 @@ from typing import Any
 
 from adapter.mapping.concepts import Concept
 
-CANONICAL_BASE = "https://trial-fhir-adapter.github.io/fhir"
-RESOURCE_IDENTIFIER_SYSTEM = f"{CANONICAL_BASE}/identifier"
-DERIVED_CODE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/derived-measure"
-CTGOV_SYSTEM = "https://clinicaltrials.gov"
-UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
+# The code systems themselves are written once, in adapter.vocabulary; DERIVED_CODE_SYSTEM is re-exported
+# here for the modules outside the builder that still import it from common.
+from adapter.vocabulary import CANONICAL_BASE, DERIVED_CODE_SYSTEM, RESOURCE_IDENTIFIER_SYSTEM, UCUM
+
 _UUID_NAMESPACE = uuid.UUID("0f6f4a53-8f0e-5c1e-9a55-7ad1f3c2b9e1")
 
 UNIT_DISPLAY = {"a": "years", "d": "days", "10*9/L": "×10⁹/L", "{score}": "score", "mm[Hg]": "mmHg"}
@@ -83,3 +81,27 @@ def narrative(*lines: str) -> dict[str, str]:
 def slug(text: str) -> str:
     cleaned = "".join(ch.lower() if ch.isalnum() else "-" for ch in text)
     return "-".join(part for part in cleaned.split("-") if part)[:64]
+
+
+def days(value: int) -> dict[str, Any]:
+    """A duration in days (UCUM `d`), as used by timing bounds and timeFromEvent ranges."""
+    return {"value": value, "unit": "days", "system": UCUM, "code": "d"}
+
+
+__all__ = [
+    "DERIVED_CODE_SYSTEM",
+    "ULN_MULTIPLE_UNIT",
+    "UNIT_DISPLAY",
+    "business_identifier",
+    "canonical_url",
+    "codeable_concept",
+    "coding",
+    "days",
+    "narrative",
+    "number",
+    "quantity",
+    "resource_key",
+    "slug",
+    "stable_uuid",
+    "value_range",
+]

@@ -6,6 +6,32 @@ from typing import Any
 
 from adapter.fhir_build.common import business_identifier, narrative
 from adapter.fhir_build.r4 import R5_COMBINATION_EXTENSION
+from adapter.mapping.concepts import ConceptLibrary
+from adapter.vocabulary import DERIVED_CODE_SYSTEM
+
+
+def derived_code_system(concepts: ConceptLibrary) -> dict[str, Any]:
+    """The CodeSystem of the measures this project computes (creatinine clearance…), used as criterion types."""
+    return {
+        "resourceType": "CodeSystem",
+        "id": "derived-measure",
+        "text": narrative("Derived measures"),
+        "url": DERIVED_CODE_SYSTEM,
+        "identifier": [business_identifier("derived-measure")],
+        "name": "DerivedMeasure",
+        "title": "Measures computed from other data by trial-fhir-adapter",
+        "status": "active",
+        "content": "complete",
+        "caseSensitive": True,
+        "concept": [
+            {
+                "code": code,
+                "display": d.display,
+                "definition": f"{d.display} computed by the {d.formula} formula, in {d.unit}.",
+            }
+            for code, d in concepts.derived.items()
+        ],
+    }
 
 
 def r5_combination_extension_definition() -> dict[str, Any]:
@@ -46,3 +72,6 @@ def r5_combination_extension_definition() -> dict[str, Any]:
             ]
         },
     }
+
+
+__all__ = ["derived_code_system", "r5_combination_extension_definition"]

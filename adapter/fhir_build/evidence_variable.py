@@ -18,13 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from adapter.fhir_build.common import (
-    DERIVED_CODE_SYSTEM,
-    SNOMED,
     ULN_MULTIPLE_UNIT,
     business_identifier,
     canonical_url,
     codeable_concept,
     coding,
+    days,
     narrative,
     number,
     quantity,
@@ -33,29 +32,19 @@ from adapter.fhir_build.common import (
 )
 from adapter.mapping.concepts import ConceptLibrary
 from adapter.mapping.model import Criterion, Definition, TrialMapping
+from adapter.vocabulary import (
+    ADMINISTRATIVE_GENDER,
+    AGE,
+    CHARACTERISTIC_OFFSET,
+    DERIVED_CODE_SYSTEM,
+    GENDER,
+    RECORD_KIND_BY_MAPPING_KEY,
+    UCUM,
+)
 
-AGE_TYPE = {"coding": [coding(SNOMED, "424144002", "Current chronological age")], "text": "Age"}
-GENDER_TYPE = {"coding": [coding(SNOMED, "263495000", "Gender")], "text": "Sex"}
-RECORD_ENTRY_TYPES: dict[str, dict[str, Any]] = {
-    "condition": {"coding": [coding(SNOMED, "439401001", "Diagnosis")], "text": "Diagnosis"},
-    "procedure": {"coding": [coding(SNOMED, "71388002", "Procedure")], "text": "Procedure"},
-    "medication": {"coding": [coding(SNOMED, "410942007", "Drug or medicament")], "text": "Medication"},
-    "allergy": {"coding": [coding(SNOMED, "609328004", "Allergic disposition")], "text": "Allergy"},
-}
-CONCEPT_TABLE = {
-    "condition": "conditions",
-    "procedure": "procedures",
-    "medication": "medications",
-    "allergy": "allergies",
-}
-OFFSET_ULN = {"coding": [coding("http://hl7.org/fhir/characteristic-offset", "UNL", "Upper Normal Limit")]}
+OFFSET_ULN = {"coding": [coding(CHARACTERISTIC_OFFSET, "UNL", "Upper Normal Limit")]}
 EVALUATION_DATE = {"text": "eligibility evaluation date"}
 COMPARATOR_TEXT = {"<": "<", "<=": "≤", ">=": "≥", ">": ">"}
-GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
-
-
-def days(value: int) -> dict[str, Any]:
-    return {"value": value, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
 
 
 class CharacteristicBuilder:
@@ -100,16 +89,19 @@ class CharacteristicBuilder:
         kind = node.kind
         if kind == "age":
             assert node.age is not None
-            return {"type": AGE_TYPE, "valueRange": value_range(node.age.low, node.age.high, "a")}
+            return {"type": AGE.concept(), "valueRange": value_range(node.age.low, node.age.high, "a")}
         if kind == "sex":
-            return {"type": GENDER_TYPE, "valueCodeableConcept": {"coding": [coding(GENDER_SYSTEM, str(node.sex))]}}
-        if kind in RECORD_ENTRY_TYPES:
-            concept = self.concepts.lookup(CONCEPT_TABLE[kind], str(getattr(node, kind)))
+            sex = {"coding": [coding(ADMINISTRATIVE_GENDER, str(node.sex))]}
+            return {"type": GENDER.concept(), "valueCodeableConcept": sex}
+        record_kind = RECORD_KIND_BY_MAPPING_KEY.get(kind)
+        if record_kind is not None:
+            # The mapping key ("condition") names the criterion field; the kind's name ("conditions") the table.
+            concept = self.concepts.lookup(record_kind.name, str(getattr(node, kind)))
             value: dict[str, Any] = codeable_concept(concept)
             if concept.text:
                 # No checked code: the names to match in the record travel as the concept's text.
                 value["text"] = "; ".join(concept.text)
-            return {"type": RECORD_ENTRY_TYPES[kind], "valueCodeableConcept": value}
+            return {"type": record_kind.type_code.concept(), "valueCodeableConcept": value}
         if kind == "derived":
             derived = self.concepts.derived[str(node.derived)]
             type_ = {
@@ -126,7 +118,7 @@ class CharacteristicBuilder:
                 "comparator": node.comparator,
                 "value": number(node.times_uln),
                 "unit": "× ULN",
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": ULN_MULTIPLE_UNIT,
             }
             result["offset"] = OFFSET_ULN
@@ -168,8 +160,9 @@ class CharacteristicBuilder:
             return f"Age {node.age.low}–{node.age.high} years"
         if kind == "sex":
             return f"Sex {node.sex}"
-        if kind in RECORD_ENTRY_TYPES:
-            display = self.concepts.lookup(CONCEPT_TABLE[kind], str(getattr(node, kind))).display
+        record_kind = RECORD_KIND_BY_MAPPING_KEY.get(kind)
+        if record_kind is not None:
+            display = self.concepts.lookup(record_kind.name, str(getattr(node, kind))).display
             window = f" within {node.within_days} days before the blood count" if node.within_days else ""
             return f"{'No ' if node.absent else ''}{display}{window}"
         display = (

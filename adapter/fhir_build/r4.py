@@ -14,7 +14,8 @@ import copy
 import json
 from typing import Any
 
-from adapter.fhir_build.common import CANONICAL_BASE, SNOMED, business_identifier, narrative, resource_key
+from adapter.fhir_build.common import business_identifier, narrative, resource_key
+from adapter.vocabulary import CANONICAL_BASE, SNOMED
 
 XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 R5_COMBINATION_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/r5-definition-by-combination"
@@ -93,8 +94,8 @@ def _r4_state(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "state": r4_concept}
 
 
-def research_study(study: dict[str, Any], overall_status: str | None, group_key: str) -> dict[str, Any]:
-    r4: dict[str, Any] = {k: study[k] for k in ("resourceType", "id", "text") if k in study}
+def _r5_only_extensions(study: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cross-version extensions for what R4 ResearchStudy cannot say: recruitment, progress, study design."""
     extensions: list[dict[str, Any]] = []
     recruitment = dict(study.get("recruitment", {}))
     if recruitment:
@@ -103,6 +104,24 @@ def research_study(study: dict[str, Any], overall_status: str | None, group_key:
         extensions.append(to_complex_extension(f"{XVER}ResearchStudy.progressStatus", _r4_state(state)))
     for design in study.get("studyDesign", []):
         extensions.append({"url": f"{XVER}ResearchStudy.studyDesign", "valueCodeableConcept": design})
+    return extensions
+
+
+def _sponsor_and_investigator(parties: list[dict[str, Any]]) -> dict[str, Any]:
+    """R4 has two fixed roles where R5 lists associated parties: sponsor and principalInvestigator."""
+    result: dict[str, Any] = {}
+    for party in parties:
+        role = party["role"]["coding"][0]["code"]
+        if role == "lead-sponsor" and "party" in party:
+            result["sponsor"] = {**party["party"], "display": party["name"]}
+        elif role == "primary-investigator":
+            result["principalInvestigator"] = {"display": party["name"]}
+    return result
+
+
+def research_study(study: dict[str, Any], overall_status: str | None, group_key: str) -> dict[str, Any]:
+    r4: dict[str, Any] = {k: study[k] for k in ("resourceType", "id", "text") if k in study}
+    extensions = _r5_only_extensions(study)
     if extensions:
         r4["extension"] = extensions
     r4["identifier"] = study["identifier"]
@@ -127,12 +146,7 @@ def research_study(study: dict[str, Any], overall_status: str | None, group_key:
     r4["enrollment"] = [{"reference": f"Group/{group_key}"}]
     if "period" in study:
         r4["period"] = study["period"]
-    for party in study.get("associatedParty", []):
-        role = party["role"]["coding"][0]["code"]
-        if role == "lead-sponsor" and "party" in party:
-            r4["sponsor"] = {**party["party"], "display": party["name"]}
-        elif role == "primary-investigator":
-            r4["principalInvestigator"] = {"display": party["name"]}
+    r4.update(_sponsor_and_investigator(study.get("associatedParty", [])))
     if "site" in study:
         r4["site"] = study["site"]
     if "whyStopped" in study:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapter.vocabulary import token
+
 ConceptKind = Literal["observations", "conditions", "procedures", "medications", "allergies"]
 
 
@@ -21,7 +23,7 @@ class Code(Strict):
 
     @property
     def token(self) -> str:
-        return f"{self.system}|{self.code}"
+        return token(self.system, self.code)
 
 
 class Concept(Strict):
@@ -62,7 +64,7 @@ class OrdinalAnswer(Strict):
 
     @property
     def token(self) -> str:
-        return f"{self.system}|{self.code}"
+        return token(self.system, self.code)
 
 
 class ConceptLibrary(Strict):

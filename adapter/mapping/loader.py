@@ -13,39 +13,42 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from adapter.ctgov.record import TrialRecord
+from adapter.ctgov.model import TrialRecord
 from adapter.errors import MappingError
 from adapter.mapping.concepts import ConceptLibrary
 from adapter.mapping.model import TrialMapping
+from adapter.vocabulary import RECORD_KINDS
 
+# Mapping key -> concept table: the record kinds (vocabulary) plus observations and derived measures.
 CONCEPT_KINDS = {
     "observation": "observations",
-    "condition": "conditions",
-    "procedure": "procedures",
-    "medication": "medications",
-    "allergy": "allergies",
+    **{kind.mapping_key: kind.name for kind in RECORD_KINDS},
     "derived": "derived",
 }
 _MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MappingError(f"{path}: no such mapping file") from None
-    except OSError as exc:
-        raise MappingError(f"{path}: cannot read ({exc.strerror})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{path}: cannot read ({exc})") from None
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        # The same safe constructor; libyaml (when PyYAML was built with it) parses ~10x faster.
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise MappingError(f"{path}:{where} not valid YAML: {problem}") from None
+        raise MappingError(f"{source}:{where} not valid YAML: {problem}") from None
 
 
-def _describe(error: ValidationError, data: Any, path: Path) -> str:
+def _describe(error: ValidationError, data: Any, path: str) -> str:
     first = error.errors()[0]
     loc = list(first["loc"])
     where = ".".join(str(part) for part in loc)
@@ -61,26 +64,46 @@ def _describe(error: ValidationError, data: Any, path: Path) -> str:
 
 
 def load_concepts(path: Path) -> ConceptLibrary:
-    data = _read_yaml(path)
+    return concepts_from_text(_read_text(path), str(path))
+
+
+def concepts_from_text(text: str, source: str) -> ConceptLibrary:
+    data = _parse_yaml(text, source)
     try:
         return ConceptLibrary.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(_describe(exc, data, path)) from None
+        raise MappingError(_describe(exc, data, source)) from None
+
+
+def merge_concepts(base: ConceptLibrary, more: ConceptLibrary) -> ConceptLibrary:
+    """`more` over `base`, concept by concept (a site's concepts.yaml adds or replaces named concepts)."""
+    merged: dict[str, Any] = {}
+    for name in ConceptLibrary.model_fields:
+        ours, theirs = getattr(base, name), getattr(more, name)
+        merged[name] = {**ours, **theirs} if isinstance(ours, dict) else [*ours, *(x for x in theirs if x not in ours)]
+    return ConceptLibrary.model_validate(merged)
 
 
 def load_mapping(path: Path, concepts: ConceptLibrary, record: TrialRecord | None = None) -> TrialMapping:
     """Read, validate and cross-check one trial mapping. `record`, when given, must agree with it."""
-    data = _read_yaml(path)
+    return mapping_from_text(_read_text(path), str(path), concepts, record)
+
+
+def mapping_from_text(
+    text: str, source: str, concepts: ConceptLibrary, record: TrialRecord | None = None
+) -> TrialMapping:
+    """Validate and cross-check one trial mapping's YAML text; `source` names it in messages."""
+    data = _parse_yaml(text, source)
     try:
         mapping = TrialMapping.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(_describe(exc, data, path)) from None
+        raise MappingError(_describe(exc, data, source)) from None
     problems = check_references(mapping, concepts)
     if record is not None:
         problems += check_against_record(mapping, record)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise MappingError(f"{path}: {problems[0]}{more}")
+        raise MappingError(f"{source}: {problems[0]}{more}")
     return mapping
 
 

@@ -1,6 +1,6 @@
 """The HTTP edge: a CDS Hooks 2.0 service (`patient-view`) and a small REST API over the pure core.
 
-`create_app(settings)` builds the FastAPI application; `trial-adapter serve` runs it with uvicorn.
+`create_app(settings, catalog)` builds the FastAPI application; `trial-adapter serve` runs it with uvicorn.
 """
 
 from adapter.service.app import create_app

@@ -8,7 +8,6 @@ Not protected by the CDS client JWT: it is meant to run behind the hospital's AP
 from __future__ import annotations
 
 import hmac
-import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -17,12 +16,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from adapter.catalog import Trial, TrialCatalog
 from adapter.eligibility.facts import facts_from_bundle
 from adapter.errors import AdapterError, PatientDataError, UnknownTrialError
 from adapter.evaluation import evaluate_trial
 from adapter.fhir_build import build_bundle
+from adapter.jsonio import parse_json
+from adapter.render.report import report_json
 from adapter.service.settings import ServiceSettings
-from adapter.trials import available_trials, load_trial
 
 FHIR_JSON = "application/fhir+json"
 ISSUE_CODES = {400: "invalid", 401: "security", 403: "forbidden", 404: "not-found", 405: "not-supported",
@@ -69,7 +70,7 @@ _EVALUATE_BODY = {"requestBody": {"required": True, "description": "The patient'
 Nct = Annotated[str, Path(description="ClinicalTrials.gov id", examples=["NCT03320629", "NCT03787251"])]
 
 
-def api_router(settings: ServiceSettings) -> APIRouter:
+def api_router(settings: ServiceSettings, catalog: TrialCatalog) -> APIRouter:
     def token_check(request: Request) -> None:
         if settings.api_token is None:
             return
@@ -87,17 +88,13 @@ def api_router(settings: ServiceSettings) -> APIRouter:
 
     @guarded.get("/trials", response_model=list[TrialSummary], summary="the trials this service evaluates")
     def trials() -> list[TrialSummary]:
-        out = []
-        for nct in available_trials():
-            trial = load_trial(nct)
-            out.append(TrialSummary(id=nct, title=trial.record.brief_title or nct,
-                                    status=trial.record.overall_status or "UNKNOWN", recruiting=trial.recruiting))
-        return out
+        return [TrialSummary(id=trial.nct_id, title=trial.title, status=trial.record.overall_status or "UNKNOWN",
+                             recruiting=trial.recruiting) for trial in catalog.all()]
 
     @guarded.get("/trials/{nct}", summary="the trial as a FHIR transaction Bundle", response_class=JSONResponse,
                  responses={200: _FHIR})
     def trial_bundle(nct: Nct, fhirVersion: Annotated[Literal["R4", "R5"], Query()] = "R5") -> JSONResponse:
-        bundle = build_bundle(_trial(nct), fhirVersion)
+        bundle = build_bundle(_trial(catalog, nct), fhirVersion)
         return JSONResponse(bundle, media_type=FHIR_JSON)
 
     @guarded.post("/trials/{nct}/$evaluate", summary="evaluate a patient's FHIR data against the trial",
@@ -106,20 +103,20 @@ def api_router(settings: ServiceSettings) -> APIRouter:
     async def evaluate(request: Request, nct: Nct,
                        asOf: Annotated[date | None, Query(description="evaluation date, default: today")] = None,
                        ) -> JSONResponse:
-        _trial(nct)
+        trial = _trial(catalog, nct)
         body = await request.body()
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(400, "the body is not JSON") from None
+            data = parse_json(body, "the body")
+        except PatientDataError as exc:
+            raise ApiError(400, str(exc)) from None
         as_of = asOf or settings.evaluation_date()
 
         def run() -> dict[str, Any]:
             try:
-                facts = facts_from_bundle(data)
+                facts = facts_from_bundle(data, catalog.units)
             except PatientDataError as exc:
                 raise ApiError(400, str(exc)) from None
-            return evaluate_trial(nct, facts, as_of)[1]
+            return report_json(evaluate_trial(trial, facts, as_of))
 
         return JSONResponse(await run_in_threadpool(run))
 
@@ -127,9 +124,9 @@ def api_router(settings: ServiceSettings) -> APIRouter:
     return router
 
 
-def _trial(nct: str) -> Any:
+def _trial(catalog: TrialCatalog, nct: str) -> Trial:
     try:
-        return load_trial(nct)
+        return catalog.get(nct)
     except UnknownTrialError:
         raise ApiError(404, f"unknown trial {nct[:40]!r}") from None
     except AdapterError as exc:  # a broken mapping on the server side

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the FastAPI application — CDS Hooks routes, REST API, body size limit, error bodies.
+"""`create_app(settings, catalog)`: the FastAPI application — CDS Hooks routes, REST API, body size limit, error bodies.
 
 Errors: under `/cds-services` a JSON `{"error": "..."}`; elsewhere a FHIR OperationOutcome. Nothing from a
 request body is logged (ids, statuses and timings only).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,12 +19,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapter import __version__
 from adapter.eligibility.facts import facts_from_bundle
-from adapter.evaluation import evaluate_trial
+from adapter.evaluation import evaluate_trial, observation_codes
 from adapter.service.api import ApiError, api_router, operation_outcome
-from adapter.service.cds import OPENAPI_SCHEMAS, cds_router, prefetch_templates
+from adapter.service.discovery import prefetch_templates
+from adapter.service.hooks import OPENAPI_SCHEMAS, HookSetup, cds_router
 from adapter.service.security import TokenVerifier
 from adapter.service.settings import ServiceSettings
-from adapter.trials import available_trials, load_trial
+from adapter.vocabulary import LOINC, UCUM
+
+if TYPE_CHECKING:
+    from adapter.catalog import TrialCatalog
 
 log = logging.getLogger("adapter.service")
 CDS_PREFIX = "/cds-services"
@@ -88,34 +92,33 @@ class BodyLimit:
 
 
 def _lab(code: str, value: float, unit: str, high: float | None = None) -> dict[str, Any]:
-    quantity = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
     observation: dict[str, Any] = {
         "resourceType": "Observation", "id": f"warm-{code}", "status": "final",
         "subject": {"reference": "Patient/warm-up"}, "effectiveDateTime": "2000-01-01T00:00:00Z",
-        "code": {"coding": [{"system": "http://loinc.org", "code": code}]}, "valueQuantity": quantity}
+        "code": {"coding": [{"system": LOINC, "code": code}]}, "valueQuantity": quantity}
     if high is not None:
         observation["referenceRange"] = [{"high": {**quantity, "value": high}}]
     return observation
 
 
-def warm_up() -> None:
+def warm_up(catalog: TrialCatalog) -> None:
     """Evaluate a synthetic patient once, so that the first real request does not pay for parsing units."""
     resources = [{"resourceType": "Patient", "id": "warm-up", "gender": "male", "birthDate": "1950-01-01"},
                  _lab("718-7", 13.0, "g/dL"), _lab("777-3", 200, "10*3/uL"), _lab("751-8", 4.0, "10*3/uL"),
                  _lab("2160-0", 0.9, "mg/dL", 1.3), _lab("1742-6", 30, "U/L", 40), _lab("1975-2", 0.7, "mg/dL", 1.2),
                  _lab("29463-7", 70, "kg"), _lab("2345-7", 98, "mg/dL")]
-    facts = facts_from_bundle(resources)
-    for nct in available_trials():
-        evaluate_trial(nct, facts, date(2000, 1, 2))
+    facts = facts_from_bundle(resources, catalog.units)
+    for trial in catalog.all():
+        evaluate_trial(trial, facts, date(2000, 1, 2))
 
 
-def create_app(settings: ServiceSettings, *, warm: bool = True) -> FastAPI:
-    """The service. Trials, their criteria and the discovery document are loaded here, once."""
-    for nct in available_trials():
-        load_trial(nct)
-    prefetch_templates()  # builds and caches every trial's criteria
+def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool = True) -> FastAPI:
+    """The service over `catalog`. Trials, their criteria and the discovery document are loaded here, once."""
+    trials = catalog.all()  # parses and checks every mapping now, not on the first request
+    setup = HookSetup(catalog, prefetch_templates(trials), tuple(observation_codes(trials)))
     if warm:
-        warm_up()
+        warm_up(catalog)
     if settings.allow_unauthenticated:
         verifier = None
         log.warning("!!! CDS Hooks authentication is OFF (--allow-unauthenticated): any caller can post patient "
@@ -132,10 +135,11 @@ def create_app(settings: ServiceSettings, *, warm: bool = True) -> FastAPI:
                     "same engine. The REST API is meant to run behind the hospital's API gateway.",
     )
     app.state.settings = settings
-    cds = cds_router(settings, verifier)
+    app.state.catalog = catalog
+    cds = cds_router(settings, verifier, setup)
     app.state.feedback = cds.feedback  # type: ignore[attr-defined]
     app.include_router(cds)
-    app.include_router(api_router(settings))
+    app.include_router(api_router(settings, catalog))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

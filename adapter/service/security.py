@@ -98,16 +98,25 @@ class TokenVerifier:
     def verify(self, authorization: str | None, audience: str | Iterable[str]) -> dict[str, Any]:
         """The token's claims, or AuthFailure."""
         token = _bearer(authorization)
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthFailure("malformed token") from None
-        alg = header.get("alg")
-        if alg not in ALGORITHMS:
-            raise AuthFailure(f"algorithm {str(alg)[:20]!r} not allowed (ES384 or RS384)")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise AuthFailure("no kid in the token header")
+        alg, kid = _header(token)
+        iss, key = self._key_for(token, alg, kid)
+        now = self._clock()
+        claims = self._decode(token, key, alg, iss, audience)
+        jti, exp, iat = claims["jti"], claims["exp"], claims["iat"]
+        if not isinstance(jti, str) or not jti:
+            raise AuthFailure("invalid jti")
+        if not _is_number(exp) or not _is_number(iat):
+            raise AuthFailure("invalid exp or iat")
+        # The lifetime is bounded both ways: no far-future exp, and no token issued long ago (the README's ≤ 1 h).
+        if exp - now > self._max_lifetime + self._leeway or exp - iat > self._max_lifetime:
+            raise AuthFailure("token lifetime too long")
+        if now - iat > self._max_lifetime + self._leeway:
+            raise AuthFailure("token issued too long ago")
+        self._remember(iss, jti, float(exp) + self._leeway, now)
+        return claims
+
+    def _key_for(self, token: str, alg: str, kid: str) -> tuple[str, Any]:
+        """(issuer, public key): the trusted issuer named in the (still unverified) claims, and its key `kid`."""
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
@@ -120,9 +129,11 @@ class TokenVerifier:
             raise AuthFailure("unknown kid for this issuer")
         if (alg == "ES384") != isinstance(key, ec.EllipticCurvePublicKey):
             raise AuthFailure(f"key {kid} cannot verify {alg}")
-        now = self._clock()
+        return iss, key
+
+    def _decode(self, token: str, key: Any, alg: str, iss: str, audience: str | Iterable[str]) -> dict[str, Any]:
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key,
                 algorithms=[alg],
@@ -141,16 +152,8 @@ class TokenVerifier:
             raise AuthFailure("wrong audience (aud must be this endpoint's URL)") from None
         except jwt.MissingRequiredClaimError as exc:
             raise AuthFailure(f"missing claim {exc.claim}") from None
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise AuthFailure(f"invalid token ({type(exc).__name__})") from None
-        jti, exp, iat = claims["jti"], claims["exp"], claims["iat"]
-        if not isinstance(jti, str) or not jti:
-            raise AuthFailure("invalid jti")
-        if not isinstance(exp, int | float) or not isinstance(iat, int | float):
-            raise AuthFailure("invalid exp or iat")
-        if exp - now > self._max_lifetime + self._leeway:
-            raise AuthFailure("token lifetime too long")
-        self._remember(iss, jti, float(exp) + self._leeway, now)
         return claims
 
     def _remember(self, iss: str, jti: str, until: float, now: float) -> None:
@@ -162,6 +165,29 @@ class TokenVerifier:
             if (iss, jti) in self._seen:
                 raise AuthFailure("token replayed (jti already used)")
             self._seen[(iss, jti)] = until
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # NaN is no time
+
+
+def _header(token: str) -> tuple[str, str]:
+    """(alg, kid) from the JOSE header, each checked for type before use: a list or an object where a string
+    belongs is a malformed token, never an exception further on."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except (jwt.PyJWTError, TypeError, ValueError):
+        raise AuthFailure("malformed token") from None
+    if not isinstance(header, dict):
+        raise AuthFailure("malformed token")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ALGORITHMS:
+        shown = alg[:20] if isinstance(alg, str) else type(alg).__name__
+        raise AuthFailure(f"algorithm {shown!r} not allowed (ES384 or RS384)")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthFailure("no kid in the token header")
+    return alg, kid
 
 
 def _bearer(authorization: str | None) -> str:

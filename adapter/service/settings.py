@@ -8,18 +8,17 @@ token for the REST API). Anything unusable is an AdapterError naming the value.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import httpx
 
 from adapter.errors import AdapterError
+from adapter.http.jwks import load_jwks as _load_jwks
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_JWKS_BYTES = 1024 * 1024
@@ -59,29 +58,8 @@ def parse_trusted_client(spec: str) -> tuple[str, str]:
 
 
 def load_jwks(source: str, *, timeout: float = 10.0) -> dict[str, Any]:
-    """A JWKS from a file or an http(s) URL; it must be a JSON object with a non-empty `keys` list."""
-    if source.startswith(("http://", "https://")):
-        try:
-            answer = httpx.get(source, timeout=timeout, follow_redirects=False, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise AdapterError(f"JWKS {source}: cannot fetch ({type(exc).__name__})") from None
-        if answer.status_code != 200:
-            raise AdapterError(f"JWKS {source}: HTTP {answer.status_code}")
-        if len(answer.content) > MAX_JWKS_BYTES:
-            raise AdapterError(f"JWKS {source}: larger than {MAX_JWKS_BYTES} bytes")
-        text = answer.text
-    else:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise AdapterError(f"JWKS {source}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    try:
-        jwks = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AdapterError(f"JWKS {source}: not JSON ({exc.msg})") from None
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-        raise AdapterError(f"JWKS {source}: not a JWK Set (a JSON object with a non-empty 'keys' list)")
-    return jwks
+    """A JWKS from a file or an https URL (plain http only to a loopback host); see `adapter.http.jwks`."""
+    return _load_jwks(source, timeout=timeout)
 
 
 def _split(value: str | None) -> list[str]:

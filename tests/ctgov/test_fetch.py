@@ -9,9 +9,12 @@ from adapter.ctgov import fetch_record, load_record, save_record
 from adapter.ctgov.fetch import MAX_RETRY_AFTER
 from adapter.errors import FetchError, RecordFormatError
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ctgov"
+ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://ctgov.test/api/v2"
 NCT = "NCT03320629"
+# The sample records live beside the mappings now (formerly fixtures/ctgov/); take them from where they are.
+_HOMES = (ROOT / "mappings", ROOT / "adapter" / "mappings", ROOT / "fixtures" / "ctgov")
+FIXTURES = next((home for home in _HOMES if (home / f"{NCT}.json").exists()), _HOMES[0])
 URL = f"{BASE}/studies/{NCT}"
 
 
@@ -97,6 +100,23 @@ def test_429_without_usable_retry_after_backs_off(fetch, record, sleeps):
     )
     fetch(backoff=0.25)
     assert sleeps == [0.25]
+
+
+@respx.mock
+def test_500_is_not_retried(fetch, sleeps):
+    route = respx.get(URL).mock(return_value=httpx.Response(500))
+    with pytest.raises(FetchError, match=r"HTTP 500 from ClinicalTrials\.gov"):
+        fetch()
+    assert route.call_count == 1 and sleeps == []
+
+
+@respx.mock
+def test_redirects_are_not_followed(fetch):
+    respx.get(URL).mock(return_value=httpx.Response(301, headers={"Location": "https://elsewhere.test/x"}))
+    other = respx.get("https://elsewhere.test/x").mock(return_value=httpx.Response(200))
+    with pytest.raises(FetchError, match="redirects are not followed"):
+        fetch()
+    assert other.call_count == 0
 
 
 @respx.mock

@@ -15,7 +15,11 @@ import pytest
 
 from adapter.eligibility.engine import evaluate
 from adapter.eligibility.facts import PatientFacts, facts_from_bundle
-from adapter.evaluation import evaluate_trial
+from adapter.eligibility.result import Evaluation
+from adapter.evaluation import evaluate_trial as _evaluate_trial
+from adapter.render.report import report_json
+from adapter.units import UnitTable
+from tests.support.trials import CATALOG
 
 REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
 SYNTHEA = REALWORLD / "synthea"
@@ -33,6 +37,12 @@ TARGET_CODES = {
 }  # fmt: skip
 
 
+
+def evaluate_trial(nct: str, facts: PatientFacts, as_of: date) -> tuple[Evaluation, dict]:
+    """The typed evaluation and the JSON report of one bundled trial."""
+    result = _evaluate_trial(CATALOG.get(nct), facts, as_of)
+    return result.evaluation, report_json(result)
+
 def synthea_files() -> list[Path]:
     if not SYNTHEA.is_dir():
         return []
@@ -40,8 +50,8 @@ def synthea_files() -> list[Path]:
 
 
 @cache
-def facts_of(path: Path) -> PatientFacts:
-    return facts_from_bundle(json.loads(path.read_text(encoding="utf-8")))
+def facts_of(path: Path, units: UnitTable) -> PatientFacts:
+    return facts_from_bundle(json.loads(path.read_text(encoding="utf-8")), units)
 
 
 def latest_lab(facts: PatientFacts) -> datetime:
@@ -61,8 +71,8 @@ def day_after(when: datetime) -> date:
 
 
 @pytest.mark.parametrize("path", synthea_files(), ids=lambda p: p.stem[:40])
-def test_synthea_bundle_evaluates_without_error(path):
-    facts = facts_of(path)
+def test_synthea_bundle_evaluates_without_error(path, unit_table: UnitTable):
+    facts = facts_of(path, unit_table)
     as_of = day_after(latest_lab(facts))
     for nct in TRIALS:
         evaluation, report = evaluate_trial(nct, facts, as_of)
@@ -77,11 +87,11 @@ def test_synthea_bundle_evaluates_without_error(path):
         assert report["verdict"] == "ineligible"
 
 
-def test_synthea_blood_creatinine_38483_4_is_read():
+def test_synthea_blood_creatinine_38483_4_is_read(unit_table: UnitTable):
     """Synthea codes creatinine as 38483-4 (in Blood); the renal criteria must use it."""
     used = 0
     for path in synthea_files():
-        facts = facts_of(path)
+        facts = facts_of(path, unit_table)
         as_of = day_after(latest_lab(facts))
         creatinine = facts.observations_for(CREATININE)
         newest = next((f for f in creatinine if f.usable and f.effective and f.effective.date() <= as_of), None)
@@ -96,21 +106,21 @@ def test_synthea_blood_creatinine_38483_4_is_read():
     assert used >= 3
 
 
-def test_synthea_cockcroft_gault_from_blood_creatinine():
+def test_synthea_cockcroft_gault_from_blood_creatinine(unit_table: UnitTable):
     # INDEX.md: Jordan Cruickshank, female, born 1965-07-05; Creat(Bld) 0.7630770376230118 mg/dL and weight
     # 76.07982376349166 kg, both 2020-11-30: (140 − 55) × 76.08 / (72 × 0.763) × 0.85 = 100.0 mL/min
     path = next(p for p in synthea_files() if "Jordan_Cruickshank" in p.name)
-    report = evaluate_trial("NCT03787251", facts_of(path), date(2020, 12, 1))[1]
+    report = evaluate_trial("NCT03787251", facts_of(path, unit_table), date(2020, 12, 1))[1]
     renal = criterion(report, "inc-renal-function")
     assert renal["result"] == "pass"
     assert "100.05 mL/min ≥ 60 mL/min = (140 − 55) × 76.08 kg / (72 × 0.763 mg/dL) × 0.85" in renal["reason"]
 
 
-def test_synthea_platelets_in_k_per_ul_are_converted():
+def test_synthea_platelets_in_k_per_ul_are_converted(unit_table: UnitTable):
     """26515-7 in `K/uL` (not UCUM): read as 10*3/uL and compared in 10*9/L."""
     checked = 0
     for path in synthea_files():
-        facts = facts_of(path)
+        facts = facts_of(path, unit_table)
         k_per_ul = [f for f in facts.observations_for([f"{LOINC}|26515-7"]) if f.unit_display == "K/uL"]
         for fact in k_per_ul:
             assert fact.effective is not None
@@ -141,12 +151,12 @@ def index_entries() -> dict[str, dict[str, tuple[str, str, str]]]:
     return entries
 
 
-def test_values_match_index_md():
+def test_values_match_index_md(unit_table: UnitTable):
     entries = index_entries()
     assert len(entries) == len(synthea_files())
     matched = 0
     for name, labs in entries.items():
-        facts = facts_of(SYNTHEA / name)
+        facts = facts_of(SYNTHEA / name, unit_table)
         checks = [("inc-hemoglobin", labs.get("Hgb"))]
         if "Plt(26515-7)" not in labs:  # otherwise the newest platelet count may be either code
             checks.append(("inc-platelets", labs.get("Plt")))
@@ -165,18 +175,18 @@ def test_values_match_index_md():
     assert matched >= 2 * 2
 
 
-def test_index_md_hemoglobin_of_two_named_patients():
+def test_index_md_hemoglobin_of_two_named_patients(unit_table: UnitTable):
     # Tom Goodwin: Hgb 14.67764897109593 g/dL (2020-05-12); synthea2x_1017080: Hgb 11.233 g/dL (2020-02-27)
     for fragment, as_of, shown in (("Tom_Goodwin", date(2020, 5, 13), "14.68 g/dL = 146.78 g/L ≥ 100 g/L"),
                                    ("1017080", date(2020, 2, 28), "11.23 g/dL = 112.33 g/L ≥ 100 g/L")):
         path = next(p for p in synthea_files() if fragment in p.name)
-        hb = criterion(evaluate_trial("NCT03320629", facts_of(path), as_of)[1], "inc-hemoglobin")
+        hb = criterion(evaluate_trial("NCT03320629", facts_of(path, unit_table), as_of)[1], "inc-hemoglobin")
         assert hb["result"] == "pass" and shown in hb["reason"]
 
 
-def test_deceased_synthea_patient_is_noted():
+def test_deceased_synthea_patient_is_noted(unit_table: UnitTable):
     path = next(p for p in synthea_files() if "1017080" in p.name)
-    report = evaluate_trial("NCT03787251", facts_of(path), date(2020, 3, 1))[1]
+    report = evaluate_trial("NCT03787251", facts_of(path, unit_table), date(2020, 3, 1))[1]
     assert "The patient is recorded as deceased." in report["notes"]
 
 
@@ -184,10 +194,10 @@ def test_deceased_synthea_patient_is_noted():
 
 
 @pytest.fixture(scope="module")
-def au_facts() -> PatientFacts:
+def au_facts(unit_table: UnitTable) -> PatientFacts:
     if not AU_BUNDLE.is_file():
         pytest.skip(f"{AU_BUNDLE} not available")
-    return facts_from_bundle(json.loads(AU_BUNDLE.read_text(encoding="utf-8")))
+    return facts_from_bundle(json.loads(AU_BUNDLE.read_text(encoding="utf-8")), unit_table)
 
 
 def test_au_hemoglobin_without_unit_text_is_read(au_facts):

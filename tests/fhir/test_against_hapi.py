@@ -24,11 +24,14 @@ from adapter.fhir.client import FhirClient, FhirServerError
 from adapter.fhir.pull import plan_for, pull_patient
 from adapter.fhir.push import push_bundle
 from adapter.fhir_build import build_bundle
-from adapter.trials import PROJECT_ROOT, available_trials, load_trial
+from adapter.render.report import report_json
 from tests.support.hapi import HapiServer
+from tests.support.trials import CATALOG
+from tests.support.trials import PATIENTS as PATIENTS_DIR
 
 AS_OF = date(2026, 11, 1)
-PATIENTS = sorted((PROJECT_ROOT / "fixtures" / "patients").glob("*.json"))
+PATIENTS = sorted(PATIENTS_DIR.glob("*.json"))
+UNITS = CATALOG.units
 TRIAL_TYPES = ("ResearchStudy", "EvidenceVariable", "PlanDefinition", "ActivityDefinition", "Organization")
 
 
@@ -36,7 +39,7 @@ def _usable_patients() -> list[Path]:
     usable = []
     for path in PATIENTS:
         try:
-            facts_from_bundle(json.loads(path.read_text(encoding="utf-8")))
+            facts_from_bundle(json.loads(path.read_text(encoding="utf-8")), UNITS)
         except PatientDataError:
             continue
         usable.append(path)
@@ -55,7 +58,7 @@ def _count(server: HapiServer, resource_type: str, identifier: str) -> int:
 
 @pytest.mark.parametrize("nct", ["NCT03787251", "NCT03320629"])
 def test_push_twice_leaves_one_of_each_and_changes_update_in_place(hapi: HapiServer, nct: str) -> None:
-    bundle = build_bundle(load_trial(nct), hapi.fhir_version)  # type: ignore[arg-type]
+    bundle = build_bundle(CATALOG.get(nct), hapi.fhir_version)  # type: ignore[arg-type]
     with FhirClient(hapi.base_url) as client:
         first = push_bundle(client, bundle)
         second = push_bundle(client, bundle)
@@ -94,7 +97,7 @@ def test_push_of_the_wrong_version_is_refused(hapi_r4: HapiServer, capsys: pytes
 
 
 def test_server_error_leaves_nothing_half_written(hapi_r4: HapiServer) -> None:
-    bundle = build_bundle(load_trial("NCT03787251"), "R4")
+    bundle = build_bundle(CATALOG.get("NCT03787251"), "R4")
     broken = copy.deepcopy(bundle)
     for entry in broken["entry"]:
         if entry["resource"]["resourceType"] == "ResearchStudy":
@@ -152,7 +155,7 @@ def test_server_and_file_give_the_same_report(loaded_r4: HapiServer, path: Path,
     from_server = json.loads(capsys.readouterr().out)
     # A server search by patient never returns another patient's results, so the file's note that such a result
     # was ignored has no counterpart; everything else must be identical.
-    assert len(from_file) == len(available_trials())
+    assert len(from_file) == len(CATALOG.ids)
     for report in (*from_file, *from_server):
         report["notes"] = [n for n in report.get("notes", []) if "another patient" not in n]
     assert from_server == from_file
@@ -162,13 +165,14 @@ def test_one_round_trip_per_evaluation_and_paging(loaded_r4: HapiServer) -> None
     path = next(p for p in USABLE if p.stem == "p-eligible-us-units")
     patient = _patient_id(path)
     sent: list[httpx.Request] = []
-    codes = observation_codes(available_trials())
+    codes = observation_codes(CATALOG.all())
     with FhirClient(loaded_r4.base_url, on_request=sent.append) as client:
         resources = pull_patient(client, patient, plan_for(codes))
     assert len(sent) == 1, [str(r.url) for r in sent]
-    expected = [evaluate_trial(nct, facts_from_bundle(json.loads(path.read_text())), AS_OF)[1]
-                for nct in available_trials()]
-    assert [evaluate_trial(nct, facts_from_bundle(resources), AS_OF)[1] for nct in available_trials()] == expected
+    expected = [report_json(evaluate_trial(trial, facts_from_bundle(json.loads(path.read_text()), UNITS), AS_OF))
+                for trial in CATALOG.all()]
+    assert [report_json(evaluate_trial(trial, facts_from_bundle(resources, UNITS), AS_OF))
+            for trial in CATALOG.all()] == expected
 
     sent.clear()
     with FhirClient(loaded_r4.base_url, on_request=sent.append) as client:

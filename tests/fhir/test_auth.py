@@ -187,7 +187,7 @@ def test_refresh_once_on_401(router, rsa_key):
     fhir_route = router.get(f"{BASE}/Patient/p1").mock(
         side_effect=[fhir(401, {"resourceType": "OperationOutcome"}), fhir()]
     )
-    seen = []
+    seen: list[httpx.Request] = []
     with FhirClient(BASE, auth=smart(rsa_key), on_request=seen.append) as client:
         assert client.read("Patient", "p1") == PATIENT
         assert client.request_count == 2 and len(seen) == 2
@@ -225,7 +225,7 @@ def test_token_endpoint_error_without_json(router, rsa_key):
 
 
 def test_token_endpoint_retried_when_busy(router, rsa_key):
-    sleeps = []
+    sleeps: list[float] = []
     token_route = router.post(TOKEN_URL).mock(
         side_effect=[httpx.Response(503, headers={"Retry-After": "4"}), httpx.ConnectError("refused"), token_response()]
     )

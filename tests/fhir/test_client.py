@@ -80,7 +80,7 @@ def make_client(sleeps):
 
 def test_read_sends_fhir_headers_and_counts_requests(router, make_client):
     route = router.get(f"{BASE}/Patient/p1").mock(return_value=fhir())
-    seen = []
+    seen: list[httpx.Request] = []
     client = make_client(on_request=seen.append)
     assert client.read("Patient", "p1") == PATIENT
     assert client.read("Patient", "p1") == PATIENT
@@ -230,6 +230,15 @@ def test_connection_error_retried_then_reported(router, make_client, sleeps):
     assert route.call_count == 2 and sleeps == [2]
 
 
+def test_the_deadline_bounds_a_call(router, make_client, sleeps):
+    route = router.get(f"{BASE}/Patient/p1").mock(
+        side_effect=[httpx.Response(503, headers={"Retry-After": "20"}), fhir()]
+    )
+    with pytest.raises(FhirTimeout, match=r"no complete answer within the 5s deadline"):
+        make_client(deadline=5.0).read("Patient", "p1")
+    assert route.call_count == 1 and sleeps == []  # no pause that would outlast the deadline
+
+
 def test_connection_error_then_success(router, make_client, sleeps):
     router.get(f"{BASE}/Patient/p1").mock(side_effect=[httpx.ConnectError("reset"), fhir()])
     assert make_client().read("Patient", "p1") == PATIENT
@@ -367,6 +376,10 @@ def test_search_is_lazy_and_accepts_pairs(router, make_client):
         "https://fhir.test/other/Observation?page=2",
         "https://fhir.test/fhirx/Observation?page=2",
         "https://fhir.test/fhir/%2e%2e/admin",
+        "https://fhir.test/fhir/%2E%2e/admin",
+        "https://fhir.test/fhir/Observation/../Patient",  # would land under the base: refused all the same
+        "Observation/%2e%2e/%2e%2e/admin",
+        "https://fhir.test/fhir\\..\\admin",
         "https://user@fhir.test/fhir/Observation?page=2",
         "//evil.test/fhir/Observation?page=2",
         "/admin?page=2",

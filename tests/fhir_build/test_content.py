@@ -8,20 +8,20 @@ import pytest
 from fhir.resources.bundle import Bundle as BundleR5
 from fhir.resources.R4B.bundle import Bundle as BundleR4B
 
+from adapter.catalog import TrialCatalog
 from adapter.fhir_build import build_bundle, build_resources
-from adapter.trials import load_trial
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 
 
-def resources(nct: str, version: str = "R5") -> dict[str, dict]:
-    built = build_resources(load_trial(nct), version)  # type: ignore[arg-type]
+def resources(catalog: TrialCatalog, nct: str, version: str = "R5") -> dict[str, dict]:
+    built = build_resources(catalog.get(nct), version)  # type: ignore[arg-type]
     return {f"{r['resourceType']}/{r['id']}": r for r in built}
 
 
-def characteristic(nct: str, criterion_id: str) -> dict:
-    variable = resources(nct)[f"EvidenceVariable/{nct}-eligibility"]
+def characteristic(catalog: TrialCatalog, nct: str, criterion_id: str) -> dict:
+    variable = resources(catalog, nct)[f"EvidenceVariable/{nct}-eligibility"]
     return next(c for c in variable["characteristic"] if c["linkId"] == criterion_id)
 
 
@@ -30,8 +30,8 @@ def leaves(c: dict) -> list[dict]:
     return [c] if not nested else [leaf for child in nested for leaf in leaves(child)]
 
 
-def quantity_of(nct: str, criterion_id: str, loinc: str) -> tuple[dict, dict]:
-    for leaf in leaves(characteristic(nct, criterion_id)):
+def quantity_of(catalog: TrialCatalog, nct: str, criterion_id: str, loinc: str) -> tuple[dict, dict]:
+    for leaf in leaves(characteristic(catalog, nct, criterion_id)):
         by_type = leaf.get("definitionByTypeAndValue")
         if by_type and any(c["code"] == loinc for c in by_type["type"].get("coding", [])):
             return by_type, leaf
@@ -60,8 +60,8 @@ def quantity_of(nct: str, criterion_id: str, loinc: str) -> tuple[dict, dict]:
         ("NCT03787251", "exc-proteinuria", "2889-4", [], ">", 1.0, "g/(24.h)"),
     ],
 )
-def test_thresholds_codes_units_comparators(nct, criterion, loinc, alternates, comparator, value, unit):
-    by_type, _ = quantity_of(nct, criterion, loinc)
+def test_thresholds_codes_units_comparators(catalog, nct, criterion, loinc, alternates, comparator, value, unit):
+    by_type, _ = quantity_of(catalog, nct, criterion, loinc)
     codes = {(c["system"], c["code"]) for c in by_type["type"]["coding"]}
     assert {(LOINC, loinc), *((LOINC, a) for a in alternates)} <= codes
     q = by_type["valueQuantity"]
@@ -79,8 +79,8 @@ def test_thresholds_codes_units_comparators(nct, criterion, loinc, alternates, c
         ("NCT03320629", "exc-coagulation", "6301-6", ">", 1.5),
     ],
 )
-def test_uln_thresholds_use_the_offset(nct, criterion, loinc, comparator, multiple):
-    by_type, _ = quantity_of(nct, criterion, loinc)
+def test_uln_thresholds_use_the_offset(catalog, nct, criterion, loinc, comparator, multiple):
+    by_type, _ = quantity_of(catalog, nct, criterion, loinc)
     assert by_type["offset"]["coding"][0] == {
         "system": "http://hl7.org/fhir/characteristic-offset",
         "code": "UNL",
@@ -89,8 +89,8 @@ def test_uln_thresholds_use_the_offset(nct, criterion, loinc, comparator, multip
     assert (by_type["valueQuantity"]["comparator"], by_type["valueQuantity"]["value"]) == (comparator, multiple)
 
 
-def test_alt_ast_conditional_on_liver_metastases():
-    c = characteristic("NCT03787251", "inc-alt-ast")
+def test_alt_ast_conditional_on_liver_metastases(catalog):
+    c = characteristic(catalog, "NCT03787251", "inc-alt-ast")
     assert c["definitionByCombination"]["code"] == "all-of"
     alt, ast = c["definitionByCombination"]["characteristic"]
     for branch, loinc in ((alt, "1742-6"), (ast, "1920-8")):
@@ -103,9 +103,9 @@ def test_alt_ast_conditional_on_liver_metastases():
         assert relaxed["definitionByTypeAndValue"]["valueQuantity"]["value"] == 5
 
 
-def test_kidney_logic_or_for_787251_and_for_629():
-    c787 = characteristic("NCT03787251", "inc-renal-function")["definitionByCombination"]
-    c629 = characteristic("NCT03320629", "inc-renal-function")["definitionByCombination"]
+def test_kidney_logic_or_for_787251_and_for_629(catalog):
+    c787 = characteristic(catalog, "NCT03787251", "inc-renal-function")["definitionByCombination"]
+    c629 = characteristic(catalog, "NCT03320629", "inc-renal-function")["definitionByCombination"]
     assert c787["code"] == "any-of" and c629["code"] == "all-of"
     cg = c629["characteristic"][1]["definitionByTypeAndValue"]
     assert cg["type"]["coding"][0]["code"] == "creatinine-clearance-cockcroft-gault"
@@ -116,8 +116,8 @@ def test_kidney_logic_or_for_787251_and_for_629():
     )
 
 
-def test_transfusion_look_back_is_anchored_on_the_blood_count():
-    hb = characteristic("NCT03787251", "inc-hemoglobin")["definitionByCombination"]["characteristic"]
+def test_transfusion_look_back_is_anchored_on_the_blood_count(catalog):
+    hb = characteristic(catalog, "NCT03787251", "inc-hemoglobin")["definitionByCombination"]["characteristic"]
     transfusion = hb[1]
     assert transfusion["exclude"] is True
     assert transfusion["definitionByTypeAndValue"]["valueCodeableConcept"]["coding"][0]["code"] == "116859006"
@@ -125,7 +125,7 @@ def test_transfusion_look_back_is_anchored_on_the_blood_count():
     assert window["eventId"] == "hb" and window["range"]["low"]["value"] == -14
     anchors = [
         w["eventId"]
-        for w in characteristic("NCT03320629", "inc-blood-count-no-transfusion")["definitionByCombination"][
+        for w in characteristic(catalog, "NCT03320629", "inc-blood-count-no-transfusion")["definitionByCombination"][
             "characteristic"
         ][0]["timeFromEvent"]
     ]
@@ -133,8 +133,8 @@ def test_transfusion_look_back_is_anchored_on_the_blood_count():
 
 
 @pytest.mark.parametrize(("nct", "low", "high"), [("NCT03787251", 18, 75), ("NCT03320629", 18, 70)])
-def test_age_and_ecog(nct, low, high):
-    age = characteristic(nct, "inc-age")["definitionByTypeAndValue"]
+def test_age_and_ecog(catalog, nct, low, high):
+    age = characteristic(catalog, nct, "inc-age")["definitionByTypeAndValue"]
     assert age["type"]["coding"][0] == {
         "system": "http://snomed.info/sct",
         "code": "424144002",
@@ -142,13 +142,13 @@ def test_age_and_ecog(nct, low, high):
     }
     assert (age["valueRange"]["low"]["value"], age["valueRange"]["high"]["value"]) == (low, high)
     assert age["valueRange"]["low"]["code"] == "a"
-    ecog = characteristic(nct, "inc-ecog")["definitionByTypeAndValue"]
+    ecog = characteristic(catalog, nct, "inc-ecog")["definitionByTypeAndValue"]
     assert ecog["type"]["coding"][0]["code"] == "89247-1"
     assert ecog["valueRange"]["high"]["value"] == (1 if nct == "NCT03787251" else 2)
 
 
-def test_sex_specific_qtc_for_629():
-    c = characteristic("NCT03320629", "exc-hypertension-cardiac")
+def test_sex_specific_qtc_for_629(catalog):
+    c = characteristic(catalog, "NCT03320629", "exc-hypertension-cardiac")
     assert c["exclude"] is True
     qtc = c["definitionByCombination"]["characteristic"][2]["definitionByCombination"]["characteristic"]
     limits = {
@@ -163,9 +163,9 @@ def test_sex_specific_qtc_for_629():
 
 
 @pytest.mark.parametrize("nct", ["NCT03787251", "NCT03320629"])
-def test_every_criterion_carries_its_source_text_and_manual_ones_say_why(nct):
-    trial = load_trial(nct)
-    variable = resources(nct)[f"EvidenceVariable/{nct}-eligibility"]
+def test_every_criterion_carries_its_source_text_and_manual_ones_say_why(catalog, nct):
+    trial = catalog.get(nct)
+    variable = resources(catalog, nct)[f"EvidenceVariable/{nct}-eligibility"]
     assert [c["linkId"] for c in variable["characteristic"]] == [c.id for c in trial.mapping.criteria]
     for c, criterion in zip(variable["characteristic"], trial.mapping.criteria, strict=True):
         assert c["description"] == criterion.text
@@ -175,9 +175,9 @@ def test_every_criterion_carries_its_source_text_and_manual_ones_say_why(nct):
             assert not any(k.startswith("definition") for k in c)
 
 
-def test_research_study_r5_statuses_and_enrollment():
-    withdrawn = resources("NCT03787251")["ResearchStudy/NCT03787251"]
-    terminated = resources("NCT03320629")["ResearchStudy/NCT03320629"]
+def test_research_study_r5_statuses_and_enrollment(catalog):
+    withdrawn = resources(catalog, "NCT03787251")["ResearchStudy/NCT03787251"]
+    terminated = resources(catalog, "NCT03320629")["ResearchStudy/NCT03320629"]
     assert withdrawn["identifier"][0] == {
         "use": "official",
         "system": "https://clinicaltrials.gov",
@@ -203,8 +203,8 @@ def test_research_study_r5_statuses_and_enrollment():
     assert terminated["condition"][0]["coding"][0]["code"] == "276804009"
 
 
-def test_arms_and_doses():
-    r = resources("NCT03320629")
+def test_arms_and_doses(catalog):
+    r = resources(catalog, "NCT03320629")
     study = r["ResearchStudy/NCT03320629"]
     assert [(g["name"], g["type"]["coding"][0]["code"]) for g in study["comparisonGroup"]] == [
         ("apatinib and S-1 radiotherapy", "experimental"),
@@ -237,22 +237,23 @@ def test_arms_and_doses():
     arms = plan["action"][0]["action"]
     s1_action = next(a for a in arms[0]["action"] if a["title"] == "S-1")
     assert s1_action["timingTiming"]["repeat"] == {"frequency": 1, "period": 21, "periodUnit": "d"}
-    docetaxel = resources("NCT03787251")["ActivityDefinition/NCT03787251-docetaxel"]["dosage"][0]
+    docetaxel = resources(catalog, "NCT03787251")["ActivityDefinition/NCT03787251-docetaxel"]["dosage"][0]
     assert docetaxel["doseAndRate"][0]["doseRange"]["low"] == {
         "value": 60,
         "unit": "mg/m2",
         "system": UCUM,
         "code": "mg/m2",
     }
-    irinotecan = resources("NCT03787251")["PlanDefinition/NCT03787251-protocol"]["action"][0]["action"][1]["action"][1]
+    plan_787 = resources(catalog, "NCT03787251")["PlanDefinition/NCT03787251-protocol"]
+    irinotecan = plan_787["action"][0]["action"][1]["action"][1]
     assert irinotecan["timingTiming"]["repeat"]["period"] == 14
 
 
-def test_r4_shape():
-    r = resources("NCT03320629", "R4")
+def test_r4_shape(catalog):
+    r = resources(catalog, "NCT03320629", "R4")
     study = r["ResearchStudy/NCT03320629"]
     assert study["status"] == "administratively-completed"
-    assert resources("NCT03787251", "R4")["ResearchStudy/NCT03787251"]["status"] == "withdrawn"
+    assert resources(catalog, "NCT03787251", "R4")["ResearchStudy/NCT03787251"]["status"] == "withdrawn"
     assert study["enrollment"] == [{"reference": "Group/NCT03320629-enrollment"}]
     assert [a["name"] for a in study["arm"]] == ["apatinib and S-1 radiotherapy", "S-1 radiotherapy"]
     assert (
@@ -278,8 +279,8 @@ def test_r4_shape():
 
 
 @pytest.mark.parametrize("nct", ["NCT03787251", "NCT03320629"])
-def test_bundle_is_conditional_stable_and_parses(nct):
-    trial = load_trial(nct)
+def test_bundle_is_conditional_stable_and_parses(catalog, nct):
+    trial = catalog.get(nct)
     first, second = build_bundle(trial, "R5"), build_bundle(trial, "R5")
     assert first == second, "the same trial must give the same Bundle"
     assert first["type"] == "transaction"

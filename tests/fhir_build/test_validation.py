@@ -25,16 +25,16 @@ from typing import Any
 import pytest
 
 from adapter.eligibility.facts import facts_from_bundle
-from adapter.eligibility.fhir_result import evaluation_bundle
 from adapter.evaluation import evaluate_trial
 from adapter.fhir_build import build_bundle
 from adapter.fhir_build.common import DERIVED_CODE_SYSTEM
 from adapter.fhir_build.definitions import r5_combination_extension_definition
 from adapter.fhir_build.r4 import R5_COMBINATION_EXTENSION
-from adapter.trials import available_trials, load_trial
+from adapter.render.fhir import evaluation_bundle
 from tests.support.fhir_validator import Issue, ValidationResult, format_issues, validate_files
+from tests.support.trials import CATALOG
 
-TRIALS = available_trials()
+TRIALS = CATALOG.ids
 AS_OF = date(2026, 11, 1)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,15 +173,14 @@ def _broken_r5(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _run(version: str, directory: Path) -> Run:
     documents: dict[str, dict[str, Any]] = {}
-    bundles = {nct: build_bundle(load_trial(nct), version) for nct in TRIALS}  # type: ignore[arg-type]
+    bundles = {nct: build_bundle(CATALOG.get(nct), version) for nct in TRIALS}  # type: ignore[arg-type]
     trial_paths = {nct: _write(directory, f"{nct}-{version.lower()}.json", b, documents) for nct, b in bundles.items()}
     evaluation_paths: dict[str, Path] = {}
     if version == "R5":
         for patient in PATIENTS:
-            facts = facts_from_bundle(_patient(patient))
+            facts = facts_from_bundle(_patient(patient), CATALOG.units)
             for nct in TRIALS:
-                evaluation, _report = evaluate_trial(nct, facts, AS_OF)
-                result = evaluation_bundle(evaluation, trial=nct)
+                result = evaluation_bundle(evaluate_trial(CATALOG.get(nct), facts, AS_OF))
                 path = _write(directory, f"evaluation-{patient}-{nct}.json", result, documents)
                 evaluation_paths[f"{patient}/{nct}"] = path
     first = bundles[TRIALS[0]]
@@ -220,10 +219,10 @@ def test_there_are_trials() -> None:
 def test_r4_bundles_carry_the_project_definitions() -> None:
     """What definitions= relies on: the Bundles hold the project's own conformance resources."""
     for nct in TRIALS:
-        r4 = build_bundle(load_trial(nct), "R4")
+        r4 = build_bundle(CATALOG.get(nct), "R4")
         assert [sd["url"] for sd in _entries(r4, "StructureDefinition")] == [R5_COMBINATION_EXTENSION]
         for version in VERSIONS:
-            bundle = build_bundle(load_trial(nct), version)  # type: ignore[arg-type]
+            bundle = build_bundle(CATALOG.get(nct), version)  # type: ignore[arg-type]
             assert [cs["url"] for cs in _entries(bundle, "CodeSystem")] == [DERIVED_CODE_SYSTEM]
 
 

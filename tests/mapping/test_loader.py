@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapter.ctgov.record import load_record
+from adapter.ctgov import load_record
 from adapter.errors import MappingError
 from adapter.mapping import load_concepts, load_mapping
 from adapter.mapping.loader import normalize_text
-from adapter.trials import PROJECT_ROOT
+from tests.support.trials import MAPPINGS
 
-MAPPINGS = PROJECT_ROOT / "mappings"
-RECORDS = PROJECT_ROOT / "fixtures" / "ctgov"
+RECORDS = MAPPINGS  # each record lies beside its mapping
 TRIALS = ["NCT03787251", "NCT03320629"]
 
 

@@ -13,13 +13,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from adapter.service.cds import prefetch_from_resources
-from adapter.trials import PROJECT_ROOT
+from tests.support.prefetch import prefetch_from_resources
+from tests.support.trials import PATIENTS
 
 ISS = "https://ehr.example.org"
 SERVICE_PATH = "/cds-services/trial-eligibility"
 AUD = "http://testserver" + SERVICE_PATH  # the URL TestClient calls
-PATIENTS = PROJECT_ROOT / "fixtures" / "patients"
 _DROP = object()
 
 

@@ -16,13 +16,14 @@ from schemathesis.checks import not_a_server_error
 from adapter.eligibility.facts import facts_from_bundle
 from adapter.evaluation import evaluate_trial
 from adapter.fhir_build import build_bundle
+from adapter.render.report import report_json
 from adapter.service import ServiceSettings, create_app
-from adapter.trials import available_trials, load_trial
 from tests.service import PATIENTS, fixture_bundle
+from tests.support.trials import CATALOG, TRIAL_IDS
 
 AS_OF = date(2026, 11, 1)
 APP = create_app(ServiceSettings(allow_unauthenticated=True, include_closed_trials=True, as_of=AS_OF,
-                                 max_body_bytes=1024 * 1024))
+                                 max_body_bytes=1024 * 1024), CATALOG)
 FHIR_JSON = "application/fhir+json"
 
 
@@ -47,9 +48,9 @@ def test_healthz(client: TestClient) -> None:
 
 def test_trials(client: TestClient) -> None:
     trials = client.get("/trials").json()
-    assert [t["id"] for t in trials] == available_trials()
+    assert [t["id"] for t in trials] == TRIAL_IDS
     by_id = {t["id"]: t for t in trials}
-    assert by_id["NCT03787251"] == {"id": "NCT03787251", "title": load_trial("NCT03787251").record.brief_title,
+    assert by_id["NCT03787251"] == {"id": "NCT03787251", "title": CATALOG.get("NCT03787251").record.brief_title,
                                     "status": "WITHDRAWN", "recruiting": False}
 
 
@@ -57,8 +58,8 @@ def test_trials(client: TestClient) -> None:
 def test_trial_bundle(client: TestClient, version: str) -> None:
     answer = client.get("/trials/NCT03320629", params={"fhirVersion": version})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith(FHIR_JSON)
-    assert answer.json() == build_bundle(load_trial("NCT03320629"), version)  # type: ignore[arg-type]
-    assert client.get("/trials/nct03320629").json() == build_bundle(load_trial("NCT03320629"), "R5")
+    assert answer.json() == build_bundle(CATALOG.get("NCT03320629"), version)  # type: ignore[arg-type]
+    assert client.get("/trials/nct03320629").json() == build_bundle(CATALOG.get("NCT03320629"), "R5")
 
 
 def test_trial_errors(client: TestClient) -> None:
@@ -70,12 +71,13 @@ def test_trial_errors(client: TestClient) -> None:
 
 @pytest.mark.parametrize("name", ["p-eligible-us-units", "p-missing-platelets", "p-prior-bevacizumab",
                                   "p-eligible-si-units"])
-@pytest.mark.parametrize("nct", available_trials())
+@pytest.mark.parametrize("nct", TRIAL_IDS)
 def test_evaluate_gives_the_core_report(client: TestClient, name: str, nct: str) -> None:
     bundle = fixture_bundle(name)
     answer = client.post(f"/trials/{nct}/$evaluate", params={"asOf": "2026-11-01"}, json=bundle)
     assert answer.status_code == 200, answer.text[:500]
-    assert answer.json() == evaluate_trial(nct, facts_from_bundle(bundle), AS_OF)[1]
+    expected = report_json(evaluate_trial(CATALOG.get(nct), facts_from_bundle(bundle, CATALOG.units), AS_OF))
+    assert answer.json() == expected
 
 
 def test_evaluate_defaults_to_the_configured_date(client: TestClient) -> None:
@@ -100,7 +102,7 @@ def test_evaluate_errors(client: TestClient) -> None:
 
 
 def test_optional_api_token() -> None:
-    app = create_app(ServiceSettings(allow_unauthenticated=True, api_token="s3cret"))
+    app = create_app(ServiceSettings(allow_unauthenticated=True, api_token="s3cret"), CATALOG)
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         answer = client.get("/trials")

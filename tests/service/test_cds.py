@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from adapter.catalog import TrialCatalog
 from adapter.evaluation import observation_codes
+from adapter.render.cards import md
 from adapter.service import create_app, load_settings
-from adapter.service.cds import fhir_server_allowed, md, prefetch_from_resources
-from adapter.trials import available_trials
+from adapter.service.patient_data import fhir_server_allowed
 from tests.fhir.test_against_hapi import _as_transaction
 from tests.service import (
     ISS,
@@ -27,6 +28,8 @@ from tests.service import (
     write_jwks,
 )
 from tests.support.hapi import HapiServer
+from tests.support.prefetch import prefetch_from_resources
+from tests.support.trials import CATALOG
 
 AS_OF = date(2026, 11, 1)
 NAMES = ("p-eligible-us-units", "p-prior-bevacizumab", "p-missing-platelets")
@@ -41,7 +44,7 @@ def jwks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _client(jwks: Path, *, servers: tuple[str, ...] = (), closed: bool = True, **extra: Any) -> TestClient:
     settings = load_settings(trusted_clients=[f"{ISS}={jwks}"], allowed_fhir_servers=servers,
                              include_closed_trials=closed, as_of=AS_OF, environ={}, **extra)
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings, CATALOG))
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +81,12 @@ def _comparable(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in card.items() if k != "uuid"} for card in cards]
 
 
-def test_discovery_asks_for_exactly_what_the_engine_reads(cds: TestClient) -> None:
+def test_discovery_asks_for_exactly_what_the_engine_reads(cds: TestClient, catalog: TrialCatalog) -> None:
     (service,) = cds.get("/cds-services").json()["services"]
     assert service["hook"] == "patient-view" and service["id"] == "trial-eligibility"
     assert service["title"] and service["description"]
     prefetch = service["prefetch"]
-    codes = ",".join(observation_codes(available_trials()))
+    codes = ",".join(observation_codes(catalog.all()))
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     assert prefetch["observations"] == (f"Observation?patient={{{{context.patientId}}}}&code={codes}"
                                         "&_sort=-date&_count=200")
@@ -163,7 +166,7 @@ def test_null_prefetch_value_is_fetched_from_an_allowed_server(cds: TestClient, 
     assert _comparable(answer.json()["cards"]) == _comparable(expected)
 
 
-@pytest.mark.parametrize("change", ["null", "OperationOutcome", "paged"])
+@pytest.mark.parametrize("change", ["null", "OperationOutcome", "paged", "total", "not-a-bundle"])
 def test_prefetch_that_lacks_data_and_no_server_is_412(cds: TestClient, change: str) -> None:
     pid, prefetch = fixture_prefetch("p-eligible-us-units")
     if change == "null":
@@ -171,8 +174,12 @@ def test_prefetch_that_lacks_data_and_no_server_is_412(cds: TestClient, change: 
     elif change == "OperationOutcome":
         prefetch["conditions"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error",
                                                                                  "code": "forbidden"}]}
-    else:
+    elif change == "paged":
         prefetch["conditions"]["link"] = [{"relation": "next", "url": "http://ehr.example/fhir?page=2"}]
+    elif change == "total":  # the EHR says one match but sent none: a hidden entry could pass an exclusion
+        prefetch["conditions"] = {"resourceType": "Bundle", "type": "searchset", "total": 1, "entry": []}
+    else:  # a resource where a search result belongs
+        prefetch["conditions"] = {"resourceType": "Condition", "id": "c1", "subject": {"reference": f"Patient/{pid}"}}
     answer = _post(cds, hook_body(pid, prefetch))
     assert answer.status_code == 412 and "conditions" in answer.json()["error"]
 
@@ -266,7 +273,8 @@ def test_allow_list_matching() -> None:
     assert fhir_server_allowed("http://127.0.0.1:8080/fhir", allowed)
     for refused in ("https://fhir.example.org/r4x", "https://fhir.example.org.evil.com/r4", "http://fhir.example.org/r4",
                     "https://fhir.example.org:8443/r4", "https://user@fhir.example.org/r4", "http://127.0.0.1:8081/fhir",
-                    "not a url", "file:///etc/passwd"):
+                    "not a url", "file:///etc/passwd", "https://fhir.example.org/r4/%2e%2e/admin",
+                    "https://fhir.example.org/r4/%2E%2E/admin", "https://fhir.example.org/r4/../admin"):
         assert not fhir_server_allowed(refused, allowed), refused
 
 

@@ -32,6 +32,7 @@ from tests.service import (
     unsigned_parts,
     write_jwks,
 )
+from tests.support.trials import CATALOG
 
 ES = Signer("ES384", "es-1")
 RS = Signer("RS384", "rs-1")
@@ -46,7 +47,7 @@ def jwks_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(jwks_file: Path) -> TestClient:
     settings = load_settings(trusted_clients=[f"{ISS}={jwks_file}"], include_closed_trials=True,
                              as_of=date(2026, 11, 1), environ={})
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings, CATALOG))
 
 
 @pytest.fixture(scope="module")
@@ -164,21 +165,21 @@ def test_public_base_url_sets_the_audience(jwks_file: Path, body: dict[str, Any]
     public = "https://cds.hospital.example/trials"
     settings = load_settings(trusted_clients=[f"{ISS}={jwks_file}"], public_base_url=public + "/",
                              include_closed_trials=True, as_of=date(2026, 11, 1), environ={})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, CATALOG)) as client:
         assert client.post(SERVICE_PATH, json=body, headers=ES.headers()).status_code == 401
         answer = client.post(SERVICE_PATH, json=body, headers=ES.headers(aud=public + SERVICE_PATH))
         assert answer.status_code == 200, answer.text
 
 
 def test_no_trusted_client_refuses_everything(body: dict[str, Any]) -> None:
-    with TestClient(create_app(ServiceSettings())) as client:
+    with TestClient(create_app(ServiceSettings(), CATALOG)) as client:
         assert client.post(SERVICE_PATH, json=body, headers=ES.headers()).status_code == 401
 
 
 def test_unauthenticated_mode_needs_no_token(body: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING"):
         app = create_app(ServiceSettings(allow_unauthenticated=True, include_closed_trials=True,
-                                         as_of=date(2026, 11, 1)))
+                                         as_of=date(2026, 11, 1)), CATALOG)
     assert "authentication is OFF" in caplog.text
     with TestClient(app) as client:
         assert client.post(SERVICE_PATH, json=body).status_code == 200
@@ -220,11 +221,11 @@ def test_bad_jwks_contents_are_errors(tmp_path: Path) -> None:
     path = tmp_path / "nokid.json"
     path.write_text(json.dumps({"keys": [{k: v for k, v in ES.jwk.items() if k != "kid"}]}))
     with pytest.raises(AdapterError, match="kid"):
-        create_app(load_settings(trusted_clients=[f"{ISS}={path}"], environ={}))
+        create_app(load_settings(trusted_clients=[f"{ISS}={path}"], environ={}), CATALOG)
     p256 = Signer("ES256", "p256")
     write_jwks(path, p256)
     with pytest.raises(AdapterError, match="P-384"):
-        create_app(load_settings(trusted_clients=[f"{ISS}={path}"], environ={}))
+        create_app(load_settings(trusted_clients=[f"{ISS}={path}"], environ={}), CATALOG)
 
 
 def test_serve_with_a_bad_trusted_client_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

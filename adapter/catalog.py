@@ -1,0 +1,195 @@
+"""The trials an installation knows: a `TrialCatalog`, loaded once and passed explicitly to whoever needs it.
+
+A mappings folder holds, per trial, `<NCT>.yaml` (the reviewed mapping) and `<NCT>.json` (its
+ClinicalTrials.gov API v2 record) beside it, plus optionally `concepts.yaml` and `units.yaml`. The seed
+trials ship inside the package (`adapter/mappings`, read with importlib.resources); a site adds or
+overrides trials with more folders (`--mappings DIR`, `TRIAL_ADAPTER_MAPPINGS`), later folders winning.
+
+No module-level state: the catalog is an immutable value. Trials are parsed on first use, once per catalog.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adapter.errors import MappingError, UnknownTrialError
+
+if TYPE_CHECKING:  # the heavy parts are imported when a trial is first used
+    from adapter.ctgov.model import TrialRecord
+    from adapter.eligibility.engine import EngineOptions
+    from adapter.mapping.concepts import ConceptLibrary
+    from adapter.mapping.model import TrialMapping
+    from adapter.units import UnitTable
+
+RECRUITING_STATUSES = frozenset({"RECRUITING", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING"})
+CONCEPTS_FILE = "concepts.yaml"
+UNITS_FILE = "units.yaml"
+
+
+def bundled_mappings() -> Traversable:
+    """The mappings folder shipped inside the package."""
+    return files("adapter") / "mappings"
+
+
+@dataclass(frozen=True, eq=False)
+class Trial:
+    """One trial: its record, its reviewed mapping and the concept library the mapping names."""
+
+    record: TrialRecord
+    mapping: TrialMapping
+    concepts: ConceptLibrary
+    units: UnitTable
+    source: str  # where the mapping was read from, for messages
+
+    @property
+    def nct_id(self) -> str:
+        return self.record.nct_id
+
+    @property
+    def title(self) -> str:
+        return self.record.brief_title or self.record.nct_id
+
+    @property
+    def recruiting(self) -> bool:
+        return self.record.overall_status in RECRUITING_STATUSES
+
+    @property
+    def draft(self) -> bool:
+        """A drafted mapping that no clinician has reviewed yet."""
+        return bool(getattr(self.mapping, "draft", False))
+
+    @cached_property
+    def evidence_variable(self) -> dict[str, Any]:
+        """The R5 EvidenceVariable the engine interprets (built once per trial; treat as read-only)."""
+        from adapter.fhir_build.evidence_variable import build_evidence_variable
+
+        return build_evidence_variable(self.mapping, self.concepts, self.title)
+
+    @cached_property
+    def engine_options(self) -> EngineOptions:
+        from adapter.eligibility.options import engine_options
+
+        return engine_options(self.concepts, self.units, self.mapping.defaults.lookback_days)
+
+
+@dataclass(frozen=True)
+class _Source:
+    mapping: Traversable
+    record: Traversable
+
+
+@dataclass(frozen=True, eq=False)
+class TrialCatalog:
+    """Which trials exist, where their files are, and the shared concept library and units table."""
+
+    concepts: ConceptLibrary
+    units: UnitTable
+    sources: Mapping[str, _Source]
+    _loaded: dict[str, Trial] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self.sources)
+
+    def __contains__(self, nct_id: object) -> bool:
+        return isinstance(nct_id, str) and nct_id.strip().upper() in self.sources
+
+    def get(self, nct_id: str) -> Trial:
+        """The trial, parsed and cross-checked against its record on first use; UnknownTrialError if absent."""
+        key = nct_id.strip().upper()
+        trial = self._loaded.get(key)
+        if trial is not None:
+            return trial
+        source = self.sources.get(key)
+        if source is None:
+            raise UnknownTrialError(f"unknown trial {key} (known: {', '.join(self.ids) or 'none'})")
+        with self._lock:
+            trial = self._loaded.get(key)
+            if trial is None:
+                trial = self._loaded[key] = self._load(key, source)
+        return trial
+
+    def select(self, requested: Iterable[str] | None = None) -> list[Trial]:
+        """The requested trials (all when None or empty), in the order asked."""
+        wanted = [t.strip().upper() for t in requested or ()] or self.ids
+        return [self.get(nct) for nct in dict.fromkeys(wanted)]
+
+    def all(self) -> list[Trial]:
+        return self.select(None)
+
+    def _load(self, nct_id: str, source: _Source) -> Trial:
+        from adapter.ctgov.parse import parse_record_bytes
+        from adapter.mapping.loader import mapping_from_text
+
+        record = parse_record_bytes(_read_bytes(source.record), str(source.record))
+        mapping = mapping_from_text(_read_text(source.mapping), str(source.mapping), self.concepts, record)
+        return Trial(record=record, mapping=mapping, concepts=self.concepts, units=self.units,
+                     source=str(source.mapping))
+
+
+def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> TrialCatalog:
+    """The bundled trials (unless `bundled=False`) overlaid by each folder in `extra`, in order.
+
+    Raises MappingError when a folder is missing or unreadable, a mapping has no record beside it, or no
+    trial at all is known.
+    """
+    from adapter.mapping.loader import concepts_from_text, merge_concepts
+    from adapter.units import load_unit_table
+
+    folders: list[Traversable] = [bundled_mappings()] if bundled else []
+    for item in extra:
+        path = Path(item)
+        if not path.is_dir():
+            raise MappingError(f"mappings folder {path}: no such directory")
+        folders.append(path)
+    concepts = None
+    units_source: Traversable | None = None
+    sources: dict[str, _Source] = {}
+    for folder in folders:
+        try:
+            names = {entry.name: entry for entry in folder.iterdir()}
+        except OSError as exc:
+            raise MappingError(f"mappings folder {folder}: cannot read ({exc.strerror})") from None
+        if CONCEPTS_FILE in names:
+            more = concepts_from_text(_read_text(names[CONCEPTS_FILE]), str(names[CONCEPTS_FILE]))
+            concepts = more if concepts is None else merge_concepts(concepts, more)
+        if UNITS_FILE in names:
+            units_source = names[UNITS_FILE]
+        for name, entry in names.items():
+            if name.startswith("NCT") and name.endswith(".yaml"):
+                nct = name.removesuffix(".yaml").upper()
+                record = names.get(f"{name.removesuffix('.yaml')}.json")
+                if record is None:
+                    raise MappingError(f"{entry}: no record {nct}.json beside the mapping")
+                sources[nct] = _Source(entry, record)
+    where = ", ".join(str(f) for f in folders) or "no folder"
+    if concepts is None:
+        raise MappingError(f"no {CONCEPTS_FILE} in {where}")
+    if units_source is None:
+        raise MappingError(f"no {UNITS_FILE} in {where}")
+    if not sources:
+        raise MappingError(f"no trial mappings (NCT*.yaml) in {where}")
+    units = load_unit_table(_read_text(units_source), str(units_source))
+    return TrialCatalog(concepts=concepts, units=units, sources=dict(sorted(sources.items())))
+
+
+def _read_text(entry: Traversable) -> str:
+    try:
+        return entry.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{entry}: cannot read ({exc})") from None
+
+
+def _read_bytes(entry: Traversable) -> bytes:
+    try:
+        return entry.read_bytes()
+    except OSError as exc:
+        raise MappingError(f"{entry}: cannot read ({exc.strerror})") from None

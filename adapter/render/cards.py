@@ -1,0 +1,109 @@
+"""TrialEvaluations as CDS Hooks cards: one per trial the patient could qualify for, in inert Markdown."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from adapter.eligibility.outcome import Evidence
+from adapter.evaluation import TrialEvaluation
+from adapter.render.report import number
+from adapter.vocabulary import CTGOV_STUDY_PAGE
+
+if TYPE_CHECKING:
+    from adapter.service.models import Card
+
+SOURCE_LABEL = "trial-fhir-adapter"
+SUMMARY_LIMIT = 139  # CDS Hooks: a card summary is under 140 characters
+SYMBOLS = {"pass": "✔", "fail": "✘", "unknown": "?", "manual": "review"}
+SECTIONS = (("unknown", "Need data"), ("fail", "Not met"), ("manual", "To review"), ("pass", "Met"))
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~"})
+
+
+def md(text: Any) -> str:
+    """Text from a trial record or a patient's data, safe inside Markdown (no markup, no HTML)."""
+    return " ".join(str(text).split()).translate(_MD_SPECIAL)
+
+
+def _evidence(item: Evidence) -> str:
+    # Values as the JSON report writes them (95, 1.5), so a card and the report agree.
+    value = number(item.value)
+    text = f"{value} {item.unit}" if item.unit and value is not None else str(value)
+    if item.normalized_value is not None:
+        text += f" (= {number(item.normalized_value)} {item.normalized_unit or ''})".rstrip()
+    if item.date:
+        text += f", {item.date.isoformat()[:10]}"
+    if item.note:
+        text += f", {item.note}"
+    return md(text)
+
+
+def card_summary(result: TrialEvaluation) -> str:
+    counts = result.summary
+    if result.verdict == "insufficient-data":
+        n = counts["unknown"]
+        what = f"{n} {'criterion needs' if n == 1 else 'criteria need'} data"
+    else:
+        n = counts["manual"]
+        what = f"potentially eligible, {n} {'criterion' if n == 1 else 'criteria'} to review"
+    summary = f"Possible trial: {result.nct_id} — {what}"
+    if not result.recruiting:
+        summary += f" (not recruiting: {result.overall_status or 'UNKNOWN'})"
+    return summary if len(summary) <= SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 1] + "…"
+
+
+def card_detail(result: TrialEvaluation) -> str:
+    counts = result.summary
+    status = result.overall_status or "UNKNOWN"
+    criteria = result.evaluation.criteria
+    lines = [
+        f"**{md(result.title)}** ({result.nct_id}, {md(status)}{'' if result.recruiting else ', not recruiting'})",
+        "",
+        f"Evaluated on {result.evaluation.as_of.isoformat()}: {counts['pass']} met ✔, {counts['fail']} not met ✘, "
+        f"{counts['unknown']} need data ?, {counts['manual']} to review by the team.",
+    ]
+    settle = [
+        f"- {'; '.join(md(m) for m in c.missing) if c.missing else md(c.reason)} — for *{md(c.id)}*"
+        for c in criteria
+        if c.result == "unknown"
+    ]
+    if settle:
+        lines += ["", "### Tests that would settle it", *settle]
+    for result_kind, heading in SECTIONS:
+        group = [c for c in criteria if c.result == result_kind]
+        if not group:
+            continue
+        lines += ["", f"### {heading}"]
+        for c in group:
+            line = f"- {SYMBOLS[result_kind]} **{md(c.id)}** ({c.type}): {md(c.text)}"
+            if c.reason:
+                line += f" — {md(c.reason)}"
+            if c.evidence:
+                line += f" [{'; '.join(_evidence(e) for e in c.evidence)}]"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def card_for(result: TrialEvaluation) -> Card:
+    # Imported here: `adapter.service` imports its app, whose CDS module imports this one.
+    from adapter.service.models import Card, Link, Source
+
+    url = CTGOV_STUDY_PAGE + result.nct_id
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary=card_summary(result),
+        indicator="warning" if result.verdict == "insufficient-data" else "info",
+        source=Source(label=SOURCE_LABEL, url=url),
+        detail=card_detail(result),
+        links=[Link(label=f"{result.nct_id} on ClinicalTrials.gov", url=url, type="absolute")],
+    )
+
+
+def cards(evaluations: Iterable[TrialEvaluation], include_closed: bool) -> list[Card]:
+    """A card per trial that is not ineligible; trials not recruiting only when `include_closed`."""
+    return [
+        card_for(result)
+        for result in evaluations
+        if (result.recruiting or include_closed) and result.verdict != "ineligible"
+    ]

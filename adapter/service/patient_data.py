@@ -1,0 +1,139 @@
+"""A hook's patient data: from the prefetch when every key is there and complete, else from an allowed fhirServer.
+
+Completeness is judged per key. A search key's value must be a searchset Bundle that holds all its matches:
+null, an OperationOutcome, something that is not a Bundle, a `next` link, or fewer match entries than its
+`total` mean the EHR could not give it — and a missing medication list could otherwise pass an exclusion.
+Then the data is pulled from `fhirServer` (only under an allowed prefix), or the answer is 412.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from adapter.errors import AdapterError, FetchError, PatientDataError
+from adapter.service.discovery import PATIENT_KEY
+from adapter.service.models import CdsRequest
+
+if TYPE_CHECKING:
+    from adapter.eligibility.facts import PatientFacts
+    from adapter.service.settings import ServiceSettings
+    from adapter.units import UnitTable
+
+log = logging.getLogger("adapter.service.cds")
+
+
+class CdsError(Exception):
+    """A hook request answered with `status` and a short message (no patient data in it)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def fhir_server_allowed(url: str, prefixes: Iterable[str]) -> bool:
+    """`url` is under one of `prefixes`, by the project's one URL policy (raw path, no encoded dot segments)."""
+    from adapter.http.urls import is_under
+
+    return any(is_under(prefix, url) for prefix in prefixes)
+
+
+def unavailable_reason(key: str, value: Any) -> str | None:
+    """Why a prefetch value does not hold the data, or None when it does."""
+    if value is None:
+        return "null"
+    if not isinstance(value, dict):
+        raise CdsError(400, "a prefetch value is not a FHIR resource or null")
+    resource_type = value.get("resourceType")
+    if resource_type == "OperationOutcome":
+        return "an OperationOutcome"
+    if key == PATIENT_KEY:
+        return None
+    if resource_type != "Bundle":
+        return "not a Bundle"
+    links = value.get("link") or []
+    if any(isinstance(link, dict) and link.get("relation") == "next" for link in links):
+        return "paged (a next link)"
+    entries = value.get("entry") or []
+    if not isinstance(entries, list):
+        return "entry is not a list"
+    total = value.get("total")
+    matches = sum(1 for e in entries if isinstance(e, dict) and (e.get("search") or {}).get("mode", "match") == "match")
+    if isinstance(total, int) and not isinstance(total, bool) and total > matches:
+        return f"{matches} of {total} matches"
+    return None
+
+
+def _check_patient(prefetch: Mapping[str, Any], patient_id: str) -> None:
+    patient = prefetch.get(PATIENT_KEY)
+    if isinstance(patient, dict) and patient.get("resourceType") == "Bundle":
+        patients = [e.get("resource") for e in patient.get("entry") or [] if isinstance(e, dict)]
+        patient = patients[0] if len(patients) == 1 else None
+    if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
+        raise CdsError(400, "prefetch 'patient' is not a Patient resource")
+    if patient.get("id") != patient_id:
+        raise CdsError(400, "prefetch 'patient' is not the patient in context.patientId")
+
+
+def _facts(data: Any, patient_id: str, source: str, units: UnitTable) -> PatientFacts:
+    from adapter.eligibility.facts import facts_from_bundle
+
+    try:
+        facts = facts_from_bundle(data, units)
+    except PatientDataError as exc:
+        raise CdsError(400, f"{source}: {exc}") from None
+    if facts.patient_id != patient_id:
+        raise CdsError(400, f"{source}: the Patient is not the patient in context.patientId")
+    if any(" is not Patient/" in reason for _, reason in facts.foreign):
+        raise CdsError(400, f"{source}: holds another patient's data; it must be context.patientId's only")
+    return facts
+
+
+def patient_facts(request: CdsRequest, settings: ServiceSettings, keys: Sequence[str],
+                  observation_codes: Sequence[str], units: UnitTable) -> tuple[PatientFacts, str]:
+    """The patient's facts and where they came from ("prefetch" or "fhirServer"), or CdsError (400 / 412)."""
+    patient_id = request.context.patientId
+    prefetch = request.prefetch or {}
+    for key, value in prefetch.items():
+        if value is not None and not isinstance(value, dict):
+            raise CdsError(400, f"prefetch {key[:40]!r} is not a FHIR resource or null")
+    missing = [key for key in keys if key not in prefetch]
+    if not missing:
+        missing = [key for key in keys if unavailable_reason(key, prefetch[key]) is not None]
+        if not missing:
+            _check_patient(prefetch, patient_id)
+            return _facts([prefetch[key] for key in keys], patient_id, "prefetch", units), "prefetch"
+    what = f"prefetch lacks {', '.join(missing)}"
+    if not request.fhirServer:
+        raise CdsError(412, f"{what} and no fhirServer was given")
+    if not fhir_server_allowed(request.fhirServer, settings.allowed_fhir_servers):
+        raise CdsError(412, f"{what} and fhirServer is not on this service's allow-list")
+    resources = _pull(request, settings, patient_id, observation_codes)
+    return _facts(resources, patient_id, "fhirServer", units), "fhirServer"
+
+
+def _pull(request: CdsRequest, settings: ServiceSettings, patient_id: str,
+          observation_codes: Sequence[str]) -> list[dict[str, Any]]:
+    from adapter.fhir.auth import BearerToken
+    from adapter.fhir.client import FhirClient
+    from adapter.fhir.pull import plan_for, pull_patient
+
+    auth = None
+    if request.fhirAuthorization is not None:
+        try:
+            auth = BearerToken(request.fhirAuthorization.access_token)
+        except AdapterError:
+            raise CdsError(400, "fhirAuthorization.access_token is not usable") from None
+    try:
+        with FhirClient(request.fhirServer or "", auth=auth, timeout=settings.fhir_timeout, retries=1) as client:
+            return pull_patient(client, patient_id, plan_for(observation_codes))
+    except FetchError as exc:
+        status = getattr(exc, "status", None)
+        log.warning("fhirServer fetch failed: %s%s", type(exc).__name__, f" HTTP {status}" if status else "")
+        raise CdsError(412, f"could not get the patient's data from fhirServer ({type(exc).__name__})") from None
+    except PatientDataError:
+        raise CdsError(412, "fhirServer did not give the patient's data") from None
+    except AdapterError as exc:  # e.g. an unusable fhirServer URL
+        raise CdsError(412, f"fhirServer cannot be used ({type(exc).__name__})") from None

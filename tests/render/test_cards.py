@@ -1,0 +1,67 @@
+"""adapter.render.cards: CDS Hooks cards from TrialEvaluations — summary, Markdown detail, which trials get one."""
+
+from __future__ import annotations
+
+from adapter.render.cards import SUMMARY_LIMIT, card_detail, card_for, card_summary, cards, md
+from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, trial_evaluation
+
+DETAIL = """\
+**A \\[trial\\] of \\*things\\*** (NCT00000001, WITHDRAWN, not recruiting)
+
+Evaluated on 2026-11-01: 2 met ✔, 1 not met ✘, 1 need data ?, 1 to review by the team.
+
+### Tests that would settle it
+- Platelet count (777-3, 26515-7) — for *inc-platelets*
+
+### Need data
+- ? **inc-platelets** (inclusion): PLT≥80×10^9/L; — no Platelet count result
+
+### Not met
+- ✘ **inc-age** (inclusion): Age 18-75 — age 76 outside 18–75 years [76 a, born 1950-11-01]
+
+### To review
+- review **inc-consent** (inclusion): Signed consent — a person decides
+
+### Met
+- ✔ **inc-hemoglobin** (inclusion): HB≥90g/L; — Hemoglobin 9 g/dL = 90 g/L ≥ 90 g/L [9 g/dL (= 90 g/L), 2026-10-27]
+- ✔ **exc-hiv** (exclusion): HIV \\*positive\\* — no HIV infection recorded [HIV \\<b\\>, 2026-10-27]"""
+
+
+def test_markdown_from_records_and_patient_data_is_inert() -> None:
+    assert md("**bold** <script>alert(1)</script> [x](javascript:1)") == (
+        "\\*\\*bold\\*\\* \\<script\\>alert(1)\\</script\\> \\[x\\](javascript:1)")
+    assert md("a\n\n# heading") == "a # heading"
+
+
+def test_detail_lists_what_would_settle_it_then_each_group():
+    result = trial_evaluation(HB, PLT, AGE, CONSENT, HIV, recruiting=False, overall_status="WITHDRAWN")
+    assert card_detail(result) == DETAIL
+
+
+def test_summary_names_what_is_missing_or_what_to_review():
+    assert card_summary(trial_evaluation(HB, PLT)) == "Possible trial: NCT00000001 — 1 criterion needs data"
+    eligible = trial_evaluation(HB, CONSENT, CONSENT, verdict="potentially-eligible", recruiting=False,
+                                overall_status=None)
+    assert card_summary(eligible) == (
+        "Possible trial: NCT00000001 — potentially eligible, 2 criteria to review (not recruiting: UNKNOWN)")
+    long = card_summary(trial_evaluation(HB, PLT, recruiting=False, overall_status="X" * 200))
+    assert len(long) == SUMMARY_LIMIT and long.endswith("…")
+
+
+def test_card_links_the_study_page():
+    card = card_for(trial_evaluation(HB, PLT))
+    assert card.indicator == "warning" and card.source.label == "trial-fhir-adapter"
+    assert card.source.url == "https://clinicaltrials.gov/study/NCT00000001"
+    assert [(link.label, link.url, link.type) for link in card.links] == [
+        ("NCT00000001 on ClinicalTrials.gov", "https://clinicaltrials.gov/study/NCT00000001", "absolute")]
+    assert card_for(trial_evaluation(HB, verdict="potentially-eligible")).indicator == "info"
+    assert card.uuid != card_for(trial_evaluation(HB, PLT)).uuid
+
+
+def test_cards_skip_ineligible_and_closed_trials_unless_asked():
+    open_ = trial_evaluation(HB, PLT, nct_id="NCT00000001")
+    closed = trial_evaluation(HB, PLT, nct_id="NCT00000002", recruiting=False, overall_status="COMPLETED")
+    ineligible = trial_evaluation(AGE, nct_id="NCT00000003", verdict="ineligible")
+    assert [c.links[0].label[:11] for c in cards([open_, closed, ineligible], include_closed=False)] == ["NCT00000001"]
+    assert [c.links[0].label[:11] for c in cards(iter([open_, closed, ineligible]), include_closed=True)] == [
+        "NCT00000001", "NCT00000002"]
