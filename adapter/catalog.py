@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the heavy parts are imported when a trial is first used
     from adapter.units import UnitTable
 
 RECRUITING_STATUSES = frozenset({"RECRUITING", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING"})
-CONCEPTS_FILE = "concepts.yaml"
+CONCEPTS_FILE = "concepts.yaml"  # and concepts-<part>.yaml: the library may be split into several files
 UNITS_FILE = "units.yaml"
 
 
@@ -141,7 +141,7 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> T
     Raises MappingError when a folder is missing or unreadable, a mapping has no record beside it, or no
     trial at all is known.
     """
-    from adapter.mapping.loader import concepts_from_text, merge_concepts
+    from adapter.mapping.loader import concept_data, concepts_from_data, merge_concept_data
     from adapter.units import load_unit_table
 
     folders: list[Traversable] = [bundled_mappings()] if bundled else []
@@ -150,7 +150,7 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> T
         if not path.is_dir():
             raise MappingError(f"mappings folder {path}: no such directory")
         folders.append(path)
-    concepts = None
+    concepts: dict[str, Any] | None = None
     units_source: Traversable | None = None
     sources: dict[str, _Source] = {}
     for folder in folders:
@@ -158,9 +158,15 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> T
             names = {entry.name: entry for entry in folder.iterdir()}
         except OSError as exc:
             raise MappingError(f"mappings folder {folder}: cannot read ({exc.strerror})") from None
-        if CONCEPTS_FILE in names:
-            more = concepts_from_text(_read_text(names[CONCEPTS_FILE]), str(names[CONCEPTS_FILE]))
-            concepts = more if concepts is None else merge_concepts(concepts, more)
+        concept_files = sorted(n for n in names if n == CONCEPTS_FILE or (n.startswith("concepts-") and
+                                                                         n.endswith(".yaml")))
+        if concept_files:
+            ours: dict[str, Any] = {}
+            for name in concept_files:
+                entry = names[name]
+                ours = merge_concept_data(ours, concept_data(_read_text(entry), str(entry)), str(entry),
+                                          override=False)
+            concepts = ours if concepts is None else merge_concept_data(concepts, ours, str(folder), override=True)
         if UNITS_FILE in names:
             units_source = names[UNITS_FILE]
         for name, entry in names.items():
@@ -177,8 +183,9 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> T
         raise MappingError(f"no {UNITS_FILE} in {where}")
     if not sources:
         raise MappingError(f"no trial mappings (NCT*.yaml) in {where}")
+    library = concepts_from_data(concepts, where)
     units = load_unit_table(_read_text(units_source), str(units_source))
-    return TrialCatalog(concepts=concepts, units=units, sources=dict(sorted(sources.items())))
+    return TrialCatalog(concepts=library, units=units, sources=dict(sorted(sources.items())))
 
 
 def _read_text(entry: Traversable) -> str:

@@ -66,7 +66,8 @@ def test_site_concepts_are_merged_over_the_bundled_ones(tmp_path: Path) -> None:
     (lambda d: (d / "NCT01234567.yaml").write_text("trial: NCT01234567\n"), "no record NCT01234567.json"),
 ])
 def test_unusable_catalogs_are_errors(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
-    shutil.copy(MAPPINGS / "concepts.yaml", tmp_path)
+    for part in MAPPINGS.glob("concepts*.yaml"):
+        shutil.copy(part, tmp_path)
     shutil.copy(MAPPINGS / "units.yaml", tmp_path)
     setup(tmp_path)
     with pytest.raises(MappingError, match=message):
@@ -76,3 +77,23 @@ def test_unusable_catalogs_are_errors(tmp_path: Path, setup, message: str) -> No
 def test_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="no such directory"):
         load_catalog([tmp_path / "missing"])
+
+
+def test_a_concept_defined_twice_in_one_folder_is_an_error(tmp_path: Path) -> None:
+    for part in MAPPINGS.glob("concepts*.yaml"):
+        shutil.copy(part, tmp_path)
+    shutil.copy(MAPPINGS / "units.yaml", tmp_path)
+    for name in ("NCT03787251.yaml", "NCT03787251.json"):
+        shutil.copy(MAPPINGS / name, tmp_path)
+    (tmp_path / "concepts-extra.yaml").write_text(
+        "conditions:\n  hiv:\n    display: HIV again\n    text: [hiv]\n", encoding="utf-8")
+    with pytest.raises(MappingError, match=r"conditions\.hiv is already defined"):
+        load_catalog([tmp_path], bundled=False)
+
+
+def test_codes_must_cite_a_known_source(tmp_path: Path) -> None:
+    (tmp_path / "concepts.yaml").write_text(
+        "conditions:\n  x:\n    display: X\n    codes:\n      - {system: http://snomed.info/sct, code: '1', "
+        "source: nowhere}\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="unknown source 'nowhere'"):
+        load_catalog([tmp_path])

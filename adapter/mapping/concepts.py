@@ -1,4 +1,10 @@
-"""The concept library (mappings/concepts.yaml): codes and names for the data elements criteria refer to."""
+"""The concept library (mappings/concepts*.yaml): the value set behind each data element criteria refer to.
+
+A concept lists the codings real records use (each with the public source it was checked against), the
+codings that say the concept may hold but lack a detail a criterion needs (`partial_codes`), and reviewed
+synonyms: an entry whose code is not in the value set but whose text names the concept makes a criterion
+`unknown`, never absent.
+"""
 
 from __future__ import annotations
 
@@ -16,26 +22,48 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Source(Strict):
+    """A public source codes were checked against: a code system's release or browser, a published value set."""
+
+    title: str = Field(min_length=1)
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    note: str | None = None
+
+
 class Code(Strict):
     system: str = Field(pattern=r"^https?://")
     code: str = Field(min_length=1)
     display: str | None = None
+    source: str | None = Field(default=None, description="id of the entry in `sources` this code was checked in")
 
     @property
     def token(self) -> str:
         return token(self.system, self.code)
 
 
+class PartialCode(Code):
+    """A coding that names the concept without a detail a criterion needs (C15.9: no histology)."""
+
+    missing: str = Field(min_length=1, description="what the code does not say, shown to the reviewer")
+
+
 class Concept(Strict):
     display: str
     codes: list[Code] = Field(default_factory=list)
     text: list[str] = Field(default_factory=list, description="names matched in record text when no code is set")
+    partial_codes: list[PartialCode] = Field(default_factory=list)
+    synonyms: list[str] = Field(default_factory=list, description="reviewed words that name the concept in text")
+    sources: list[str] = Field(default_factory=list, description="ids in `sources` the value set was built from")
+    note: str | None = None
 
     @model_validator(mode="after")
     def _identifiable(self) -> Concept:
         if not self.codes and not self.text:
             raise ValueError("a concept needs codes or text to match")
         return self
+
+    def all_codes(self) -> list[Code]:
+        return [*self.codes, *self.partial_codes]
 
 
 class DerivedInput(Strict):
@@ -68,6 +96,7 @@ class OrdinalAnswer(Strict):
 
 
 class ConceptLibrary(Strict):
+    sources: dict[str, Source] = Field(default_factory=dict)
     observations: dict[str, Concept] = Field(default_factory=dict)
     conditions: dict[str, Concept] = Field(default_factory=dict)
     procedures: dict[str, Concept] = Field(default_factory=dict)
@@ -76,6 +105,18 @@ class ConceptLibrary(Strict):
     derived: dict[str, DerivedConcept] = Field(default_factory=dict)
     ordinal_answers: list[OrdinalAnswer] = Field(default_factory=list)
     search_panels: list[Code] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sources_exist(self) -> ConceptLibrary:
+        for kind in ("observations", "conditions", "procedures", "medications", "allergies"):
+            for name, concept in getattr(self, kind).items():
+                for source in concept.sources:
+                    if source not in self.sources:
+                        raise ValueError(f"{kind}.{name}: unknown source {source!r} (add it under sources)")
+                for code in concept.all_codes():
+                    if code.source is not None and code.source not in self.sources:
+                        raise ValueError(f"{kind}.{name}: code {code.code}: unknown source {code.source!r}")
+        return self
 
     @model_validator(mode="after")
     def _derived_inputs_exist(self) -> ConceptLibrary:

@@ -68,20 +68,43 @@ def load_concepts(path: Path) -> ConceptLibrary:
 
 
 def concepts_from_text(text: str, source: str) -> ConceptLibrary:
+    return concepts_from_data(concept_data(text, source), source)
+
+
+def concept_data(text: str, source: str) -> dict[str, Any]:
+    """One concept file's YAML, checked only for its outer shape (a file may hold part of the library)."""
     data = _parse_yaml(text, source)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict | list) for v in data.values()):
+        raise MappingError(f"{source}: a concept file maps sections (observations, conditions, …) to entries")
+    return data
+
+
+def merge_concept_data(base: dict[str, Any], more: dict[str, Any], source: str, *, override: bool) -> dict[str, Any]:
+    """`more` added to `base` section by section. Within one folder a name defined twice is an error
+    (`override=False`); a later folder replaces named entries (`override=True`)."""
+    merged = dict(base)
+    for section, entries in more.items():
+        ours = merged.get(section)
+        if isinstance(entries, dict):
+            ours = dict(ours) if isinstance(ours, dict) else {}
+            if not override:  # the same entry written identically in two files (a shared source) is fine
+                twice = sorted(k for k in set(ours) & set(entries) if ours[k] != entries[k])
+                if twice:
+                    raise MappingError(f"{source}: {section}.{twice[0]} is already defined in another concept file")
+            ours.update(entries)
+        else:
+            ours = [*(ours if isinstance(ours, list) else []), *(x for x in entries if x not in (ours or []))]
+        merged[section] = ours
+    return merged
+
+
+def concepts_from_data(data: dict[str, Any], source: str) -> ConceptLibrary:
     try:
         return ConceptLibrary.model_validate(data)
     except ValidationError as exc:
         raise MappingError(_describe(exc, data, source)) from None
-
-
-def merge_concepts(base: ConceptLibrary, more: ConceptLibrary) -> ConceptLibrary:
-    """`more` over `base`, concept by concept (a site's concepts.yaml adds or replaces named concepts)."""
-    merged: dict[str, Any] = {}
-    for name in ConceptLibrary.model_fields:
-        ours, theirs = getattr(base, name), getattr(more, name)
-        merged[name] = {**ours, **theirs} if isinstance(ours, dict) else [*ours, *(x for x in theirs if x not in ours)]
-    return ConceptLibrary.model_validate(merged)
 
 
 def load_mapping(path: Path, concepts: ConceptLibrary, record: TrialRecord | None = None) -> TrialMapping:

@@ -19,7 +19,9 @@ TRIALS = ["NCT03787251", "NCT03320629"]
 
 @pytest.fixture(scope="module")
 def concepts():
-    return load_concepts(MAPPINGS / "concepts.yaml")
+    from tests.support.trials import CATALOG
+
+    return CATALOG.concepts  # the whole library: concepts.yaml and concepts-*.yaml together
 
 
 def _mutated(tmp_path: Path, trial: str, change) -> Path:
