@@ -22,11 +22,13 @@ demo: $(STAMP)
 ## The whole test suite: lint and types, then every test, with the official FHIR validator and HAPI FHIR
 ## servers (Java/Maven, built on first use).
 test: lint
+	bash tools/ensure-debian-packages.sh redis-server
 	$(BIN)/python -m pytest
 
 ## The development loop: no Java, no ../shared data (pytest markers java, realworld, packaging).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not java and not realworld and not packaging" -q
+	bash tools/ensure-debian-packages.sh redis-server
+	$(BIN)/python -m pytest -m "not java and not medplum and not realworld and not packaging" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check adapter tests benchmarks

@@ -125,6 +125,10 @@ class TrialCatalog:
     def all(self) -> list[Trial]:
         return self.select(None)
 
+    def with_concepts(self, concepts: ConceptLibrary) -> TrialCatalog:
+        """The same trials over another concept library (e.g. widened by a terminology server); parsed anew."""
+        return TrialCatalog(concepts=concepts, units=self.units, sources=self.sources)
+
     def _load(self, nct_id: str, source: _Source) -> Trial:
         from adapter.ctgov.parse import parse_record_bytes
         from adapter.mapping.loader import mapping_from_text

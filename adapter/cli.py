@@ -20,6 +20,7 @@ from adapter.errors import AdapterError
 if TYPE_CHECKING:
     from adapter.catalog import Trial, TrialCatalog
     from adapter.fhir.client import FhirClient
+    from adapter.terminology import Terminology
 
 EXIT_USAGE = 2
 ENV_MAPPINGS = "TRIAL_ADAPTER_MAPPINGS"
@@ -90,6 +91,13 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_draft(args: argparse.Namespace) -> int:
+    """A draft mapping (and the record beside it) for a trial, from a record file or the live API."""
+    from adapter.drafting.cli import run_draft
+
+    return run_draft(args, load_trial_catalog(args))
+
+
 def _read_bundle(source: str) -> Any:
     from adapter.errors import PatientDataError
     from adapter.jsonio import parse_json
@@ -105,8 +113,10 @@ def _read_bundle(source: str) -> Any:
     return parse_json(text, source)
 
 
-def _client(args: argparse.Namespace) -> FhirClient:
-    """A FhirClient for --server, with bearer or SMART Backend Services auth when asked."""
+def _client(args: argparse.Namespace, *, one_deadline: bool = False) -> FhirClient:
+    """A FhirClient for --server, with bearer or SMART Backend Services auth when asked. `one_deadline`: --timeout
+    bounds everything the client does from now on (all requests, retries, pauses and pages together), not each
+    wait."""
     import httpx
 
     from adapter.fhir.auth import BearerToken, SmartBackendAuth
@@ -125,6 +135,13 @@ def _client(args: argparse.Namespace) -> FhirClient:
                                 algorithm=args.smart_alg)
     elif token:
         auth = BearerToken(token)
+    if one_deadline:
+        from adapter.http.retry import Deadline
+
+        if not args.timeout > 0:
+            raise AdapterError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+        deadline = Deadline(args.timeout)  # one object: every call of the client counts down the same deadline
+        return FhirClient(args.server, auth=auth, timeout=args.timeout, deadline=deadline)  # type: ignore[arg-type]
     return FhirClient(args.server, auth=auth, timeout=args.timeout)
 
 
@@ -137,6 +154,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.server is not None and not args.patient:
         raise AdapterError("--server needs --patient ID")
     catalog = load_trial_catalog(args)
+    terminology = _terminology(args)
+    if terminology is not None:  # at the edge: the engine sees a widened library, then facts with more codes
+        catalog = terminology.augment_catalog(catalog)
     trials = _trials(args, catalog)
     as_of = _as_of(args.as_of)
     if args.server is not None:
@@ -144,13 +164,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from adapter.evaluation import observation_codes
         from adapter.fhir.pull import plan_for, pull_patient
 
-        with _client(args) as client:
+        with _client(args, one_deadline=True) as client:  # the whole pull within --timeout
             resources = pull_patient(client, args.patient, plan_for(observation_codes(trials)))
         # The server must answer about the patient asked for; anything else is an input error (exit 2).
         facts = extract_facts(resources, units=catalog.units, patient_id=args.patient)
     else:
         facts = facts_from_bundle(_read_bundle(args.bundle), catalog.units)
+    if terminology is not None:
+        facts = terminology.recognize(facts, catalog.concepts)
+        terminology.close()  # keeps the answers in the cache file
     results = [evaluate_trial(trial, facts, as_of) for trial in trials]
+    if terminology is not None:  # the report says when the server could not be used
+        results = [terminology.annotate(result, facts) for result in results]
     if args.format == "text":
         from adapter.render.text import report_text
 
@@ -168,6 +193,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     from adapter.fhir.push import push_bundle
     from adapter.fhir_build import build_bundle
 
+    if args.max_bundle_entries is not None and args.max_bundle_entries < 1:
+        raise AdapterError(f"--max-bundle-entries must be at least 1, not {args.max_bundle_entries}")
     catalog = load_trial_catalog(args)
     trials = _trials(args, catalog)
     with _client(args) as client:
@@ -176,7 +203,9 @@ def cmd_push(args: argparse.Namespace) -> int:
         if version != server_version:
             raise AdapterError(f"{args.server} speaks {server_version}; pushing {version} resources to it would fail")
         for trial in trials:
-            for r in push_bundle(client, build_bundle(trial, version)):
+            report = push_bundle(client, build_bundle(trial, version), max_entries=args.max_bundle_entries)
+            print(f"{trial.nct_id}  mode {report.mode}: {report.reason}")
+            for r in report:
                 print(f"{trial.nct_id}  {r.outcome:<9}  {r.resource_type}/{r.id}  ({r.identifier})")
     return 0
 
@@ -197,6 +226,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from adapter.service import create_app, load_settings
 
+    if args.workers < 1:
+        raise AdapterError("--workers must be at least 1")
+    if args.workers > 1 and not args.state_dir and not args.redis:
+        raise AdapterError("--workers > 1 needs --state-dir DIR or --redis URL (the replay store must be shared)")
+    limits = {name: value for name, value in (
+        ("replay_max_entries", args.replay_max_entries), ("feedback_max_bytes", args.feedback_max_bytes),
+        ("feedback_max_age", args.feedback_max_days and args.feedback_max_days * 86400.0)) if value is not None}
     settings = load_settings(
         trusted_clients=args.trusted_client or (),
         allowed_fhir_servers=args.allow_fhir_server or (),
@@ -204,11 +240,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         include_closed_trials=args.include_closed_trials,
         as_of=_as_of(args.as_of) if args.as_of else None,
         public_base_url=args.public_base_url,
+        state_dir=str(args.state_dir.resolve()) if args.state_dir else None,
+        redis_url=args.redis,
+        terminology_server=args.terminology_server,
+        **limits,
     )
-    catalog = load_trial_catalog(args)
+    from dataclasses import replace
+
+    bind_host = f"[{args.host}]" if ":" in args.host else args.host  # the JWT audience without --public-base-url
+    settings = replace(settings, bind_url=f"http://{bind_host}:{args.port}")
+    catalog = load_trial_catalog(args)  # also in the parent of several workers: a broken mapping exits 2 here
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.workers > 1:
+        from adapter.service.factory import serve_workers
+
+        folders = [p for p in os.environ.get(ENV_MAPPINGS, "").split(os.pathsep) if p.strip()]
+        folders += [str(p) for p in args.mappings or ()]
+        return serve_workers(settings, [str(Path(f).resolve()) for f in folders], host=args.host, port=args.port,
+                             workers=args.workers, log_level=args.log_level)
     app = create_app(settings, catalog)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """The CDS Hooks feedback kept in a state directory, as NDJSON, oldest first (for operators)."""
+    from adapter.service.state.sqlite import write_feedback_ndjson
+
+    write_feedback_ndjson(args.state_dir, args.limit, sys.stdout)
     return 0
 
 
@@ -218,6 +277,20 @@ def _trial_options(parser: argparse.ArgumentParser, *, select: bool = True) -> N
     parser.add_argument("--mappings", action="append", type=Path, metavar="DIR",
                         help=f"a folder of site mappings (NCT….yaml + NCT….json) adding to or overriding the "
                              f"bundled trials (repeatable; or env {ENV_MAPPINGS})")
+
+
+def _terminology_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--terminology-server", metavar="URL",
+                        help="FHIR R4 terminology server: value sets widened by $expand (is-a) and $translate, "
+                             "record codes recognised by $subsumes (docs/terminology.md)")
+
+
+def _terminology(args: argparse.Namespace) -> Terminology | None:
+    if not getattr(args, "terminology_server", None):
+        return None
+    from adapter.terminology import open_terminology
+
+    return open_terminology(args.terminology_server)
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -249,8 +322,24 @@ def _serve_parser(commands: Any) -> None:
     serve.add_argument("--public-base-url", metavar="URL",
                        help="the service's external base URL, used for the JWT audience (default: the request URL)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    state = serve.add_argument_group("state (replay memory, feedback)")
+    state.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="uvicorn worker processes (more than 1 needs --state-dir or --redis)")
+    state.add_argument("--state-dir", type=Path, metavar="DIR",
+                       help="SQLite state that survives restarts and is shared by the workers of this host")
+    state.add_argument("--redis", metavar="URL", help="Redis for the jti replay memory, shared by several hosts")
+    state.add_argument("--replay-max-entries", type=int, metavar="N",
+                       help="live jtis remembered (default 100000); when full, new tokens get 503")
+    state.add_argument("--feedback-max-bytes", type=int, metavar="BYTES", help="feedback kept (default 16 MiB)")
+    state.add_argument("--feedback-max-days", type=float, metavar="DAYS", help="feedback kept (default 90 days)")
     _trial_options(serve, select=False)
+    _terminology_options(serve)
     serve.set_defaults(run=cmd_serve)
+
+    feedback = commands.add_parser("feedback", help="print the CDS Hooks feedback kept in a state directory (NDJSON)")
+    feedback.add_argument("--state-dir", type=Path, metavar="DIR", required=True)
+    feedback.add_argument("--limit", type=int, default=1000, metavar="N", help="the newest N items (default 1000)")
+    feedback.set_defaults(run=cmd_feedback)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,6 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS")
     fetch.set_defaults(run=cmd_fetch)
 
+    draft = commands.add_parser("draft", help="draft a mapping (draft: true) from a ClinicalTrials.gov record")
+    draft.add_argument("nct_id", metavar="NCT", nargs="?", help="fetch the record live (as `fetch` does)")
+    draft.add_argument("--record", type=Path, metavar="FILE", help="an API v2 record file instead")
+    draft.add_argument("--out", type=Path, metavar="DIR", default=Path("."),
+                       help="folder for NCT….yaml + NCT….json (default: .)")
+    draft.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS")
+    _trial_options(draft, select=False)
+    draft.set_defaults(run=cmd_draft)
+
     evaluate = commands.add_parser("evaluate", help="evaluate a patient's FHIR data against trials")
     _trial_options(evaluate)
     evaluate.add_argument("--bundle", metavar="FILE", help="patient Bundle (JSON); - reads stdin")
@@ -280,12 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--format", choices=["json", "text"], default="json")
     evaluate.add_argument("--server", metavar="URL", help="FHIR server base URL to pull the patient's data from")
     evaluate.add_argument("--patient", metavar="ID", help="Patient id on --server")
+    _terminology_options(evaluate)
     _server_options(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
     push = commands.add_parser("push", help="send each trial's transaction Bundle to a FHIR server (idempotent)")
     push.add_argument("--server", metavar="URL", required=True, help="FHIR server base URL")
     push.add_argument("--fhir-version", choices=["R5", "R4"], help="default: the server's own version")
+    push.add_argument("--max-bundle-entries", type=int, metavar="N",
+                      help="at most N entries per transaction (dependency-ordered chunks); default: what it takes")
     _trial_options(push)
     _server_options(push)
     push.set_defaults(run=cmd_push)
@@ -338,6 +439,10 @@ def _run_with_units_cache(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import logging
+
+    for noisy in ("httpx", "httpcore"):  # they log every request URL (patient ids) at INFO / DEBUG
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command in ("evaluate", "demo", "serve"):
             return _run_with_units_cache(args)

@@ -6,15 +6,16 @@ Pure glue over pure parts; reading files and servers is the caller's job (the tr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from adapter.eligibility.engine import criterion_codes, evaluate
+from adapter.eligibility.engine import evaluate
+from adapter.eligibility.options import EngineOptions
 from adapter.eligibility.outcome import Result, Verdict
 from adapter.eligibility.result import Evaluation
-from adapter.vocabulary import SNOMED
+from adapter.vocabulary import AGE, GENDER, RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
 
 if TYPE_CHECKING:
     from adapter.catalog import Trial
@@ -31,6 +32,7 @@ class TrialEvaluation:
     overall_status: str | None
     draft: bool  # the mapping is a draft no clinician has reviewed
     evaluation: Evaluation
+    needs_review: tuple[tuple[str, str], ...] = ()  # (criterion id, why its computable reading needs a check)
 
     @property
     def verdict(self) -> Verdict:
@@ -52,18 +54,31 @@ def evaluate_trial(trial: Trial, facts: PatientFacts, as_of: date) -> TrialEvalu
         overall_status=trial.record.overall_status,
         draft=trial.draft,
         evaluation=evaluation,
+        needs_review=tuple((c.id, c.needs_review) for c in trial.mapping.criteria if c.needs_review),
     )
 
 
 def observation_codes(trials: Iterable[Trial]) -> list[str]:
-    """Every result code (system|code, not SNOMED record categories) the trials' criteria can read."""
+    """Every result code (system|code) the trials' criteria can read: the types of lab and vital criteria and
+    the inputs of derived measures — not record entries (conditions, medications, …), age or sex."""
     codes: set[str] = set()
     for trial in trials:
         options = trial.engine_options
-        derived = set(options.derived)
         for characteristic in trial.evidence_variable["characteristic"]:
-            codes.update(
-                c for c in criterion_codes(characteristic, options) if not c.startswith(SNOMED) and c not in derived
-            )
+            codes.update(_result_codes(characteristic, options))
         codes.update(panel.token for panel in trial.concepts.search_panels)
     return sorted(codes)
+
+
+def _result_codes(characteristic: Mapping[str, Any], options: EngineOptions) -> list[str]:
+    found: list[str] = []
+    by_type = characteristic.get("definitionByTypeAndValue")
+    if by_type:
+        types = coding_tokens(by_type.get("type"))
+        if not any(t in RECORD_KIND_BY_TYPE_TOKEN or t in (AGE.token, GENDER.token) for t in types):
+            for type_token in types:
+                spec = options.derived.get(type_token)
+                found += [*spec.creatinine_codes, *spec.weight_codes] if spec else [type_token]
+    for child in (characteristic.get("definitionByCombination") or {}).get("characteristic", []):
+        found += _result_codes(child, options)
+    return found

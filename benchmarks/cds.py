@@ -1,11 +1,14 @@
 """CDS Hooks service benchmark: figures to read, not thresholds to assert.
 
-    .venv/bin/python benchmarks/cds.py [--seconds 15] [--clients 16]
+    .venv/bin/python benchmarks/cds.py [--seconds 15] [--clients 16] [--workers N]
 
 Starts `trial-adapter serve --allow-unauthenticated --include-closed-trials` on 127.0.0.1 (a free port) as a
-subprocess, then runs two phases of N concurrent clients (threads, one httpx.Client each) for a bounded time:
-`patient-view` with the full prefetch of fixtures/patients/p-eligible-us-units.json (built locally), then
-`GET /healthz`. Prints requests/s, p50 and p99 latency for each, and the server's RSS (VmRSS / VmHWM).
+subprocess (`--workers N` is passed through, with `--state-dir` a temporary folder when N > 1), then runs phases
+of N concurrent clients (threads, one httpx.Client each) for a bounded time: `patient-view` with the full prefetch
+of fixtures/patients/p-eligible-us-units.json (built locally), then `GET /healthz`; then the same two again while 8
+hook requests are stuck on a FHIR server (127.0.0.1, a thread) that trickles its answer one byte every 0.2 s — they
+end with 412 at the service's hook deadline and are sent again at once. Prints requests/s, p50 and p99 latency
+for each, and the server's RSS (VmRSS / VmHWM).
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +69,67 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
     raise SystemExit("server did not become ready")
 
 
+class _Trickle(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(100000):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _trickling_fhir() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def _stuck_hooks(base: str, fhir: str, pid: str, count: int) -> Iterator[dict[str, int]]:
+    """`count` threads that keep one hook each stuck on the trickling server; the statuses they got back."""
+    stop = threading.Event()
+    statuses: dict[str, int] = {}
+    lock = threading.Lock()
+    body = {"hook": "patient-view", "context": {"userId": "Practitioner/1", "patientId": pid}, "fhirServer": fhir}
+
+    def hold() -> None:
+        with httpx.Client(timeout=120) as http:
+            while not stop.is_set():
+                answer = http.post(base + "/cds-services/trial-eligibility",
+                                   json={**body, "hookInstance": str(uuid.uuid4())})
+                with lock:
+                    statuses[str(answer.status_code)] = statuses.get(str(answer.status_code), 0) + 1
+
+    threads = [threading.Thread(target=hold, daemon=True) for _ in range(count)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # let them reach the trickle
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)  # each ends at the service's hook deadline (20 s by default)
+
+
 def _phase(name: str, clients: int, seconds: float, send: Any) -> None:
     latencies: list[float] = []
     errors = 0
@@ -91,7 +159,7 @@ def _phase(name: str, clients: int, seconds: float, send: Any) -> None:
     elapsed = time.monotonic() - began
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan")
-    print(f"{name:<14} {len(latencies) / elapsed:8.1f} req/s   p50 {statistics.median(latencies) * 1000:7.1f} ms   "
+    print(f"{name:<28} {len(latencies) / elapsed:8.1f} req/s   p50 {statistics.median(latencies) * 1000:7.1f} ms   "
           f"p99 {p99 * 1000:7.1f} ms   ({len(latencies)} requests, {errors} errors, {clients} clients, "
           f"{elapsed:.1f} s)")
 
@@ -100,7 +168,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="passed to `serve --workers` (> 1: --state-dir a temp dir)")
+    parser.add_argument("--stuck", type=int, default=8, help="hook requests held on the trickling FHIR server")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cds-bench-") as state, _trickling_fhir() as fhir:
+        return _run(args, state, fhir)
+
+
+def _run(args: argparse.Namespace, state: str, fhir: str) -> int:
 
     bundle = json.loads(FIXTURE.read_text(encoding="utf-8"))
     pid = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
@@ -108,7 +184,10 @@ def main() -> int:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "adapter", "serve", "--allow-unauthenticated", "--include-closed-trials",
-               "--host", "127.0.0.1", "--port", str(port), "--as-of", "2026-11-01", "--log-level", "warning"]
+               "--host", "127.0.0.1", "--port", str(port), "--as-of", "2026-11-01", "--log-level", "warning",
+               "--allow-fhir-server", fhir]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers), "--state-dir", state]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -129,6 +208,10 @@ def main() -> int:
         print(f"patient-view body: {payload_size} bytes of prefetch JSON")
         _phase("patient-view", args.clients, args.seconds, patient_view)
         _phase("healthz", args.clients, args.seconds, healthz)
+        with _stuck_hooks(base, fhir, pid, args.stuck) as statuses:
+            _phase(f"patient-view ({args.stuck} stuck)", args.clients, args.seconds, patient_view)
+            _phase(f"healthz ({args.stuck} stuck)", args.clients, args.seconds, healthz)
+        print(f"stuck hooks answered: {statuses or 'none yet'} (412 at the hook deadline)")
         print(f"server memory: {_rss(proc.pid)}")
     finally:
         proc.terminate()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from adapter.catalog import TrialCatalog
     from adapter.units import UnitTable
     from tests.support.hapi import HapiServer
+    from tests.support.medplum import MedplumServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,15 @@ def hapi_r5() -> Iterator[HapiServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def medplum_r4() -> Iterator[MedplumServer]:
+    """Medplum's FHIR engine (@medplum/fhir-router, in-memory) from tools/medplum-server; R4."""
+    from tests.support.medplum import MedplumServer
+
+    with MedplumServer() as server:
+        yield server
+
+
 @pytest.fixture(params=["R4", "R5"])
 def hapi(request: pytest.FixtureRequest) -> HapiServer:
     """Each test that takes `hapi` runs against both servers."""
@@ -73,7 +83,8 @@ def hapi(request: pytest.FixtureRequest) -> HapiServer:
 # Markers for the development loop (`make test-fast` deselects java, realworld and packaging). They are given
 # here, from what a test uses, so that a new test cannot forget them.
 _HAPI_FIXTURES = {"hapi", "hapi_r4", "hapi_r5"}
-_JAVA_MODULES = {"test_against_hapi.py": "hapi", "test_hapi_harness.py": "hapi",
+_MEDPLUM_FIXTURES = {"medplum_r4", "fhir_server"}
+_JAVA_MODULES = {"test_against_hapi.py": "hapi", "test_against_servers.py": "hapi", "test_hapi_harness.py": "hapi",
                  "test_validation.py": "validator", "test_fhir_validator_harness.py": "validator"}
 
 
@@ -88,6 +99,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if kind is not None:
             item.add_marker(getattr(pytest.mark, kind))
             item.add_marker(pytest.mark.java)
+        if fixtures & _MEDPLUM_FIXTURES or item.path.name == "test_against_servers.py":
+            item.add_marker(pytest.mark.medplum)  # Node; `make test-fast` deselects it
         module = getattr(item, "module", None)
         if "realworld" in fixtures or (module is not None and hasattr(module, "REALWORLD")):
             item.add_marker(pytest.mark.realworld)

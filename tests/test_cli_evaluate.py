@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,113 @@ def test_hostile_json_is_one_line_not_a_traceback(capsys, tmp_path, content, fra
     path = tmp_path / "hostile.json"
     path.write_text(content)
     assert_one_line_error(*evaluate(capsys, "--bundle", str(path), "--as-of", AS_OF), fragment)
+
+
+# ------------------------------------------------------------------- --server: who answers, and how long it may take
+
+SERVER = "https://fhir.test/fhir"
+
+
+def _searchset(*resources: dict) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+
+
+def _batch_response(patient: dict, observations: dict | None = None, searches: int = 7) -> dict:
+    entries = [{"resource": patient, "response": {"status": "200 OK"}},
+               {"resource": observations or _searchset(), "response": {"status": "200 OK"}}]
+    entries += [{"resource": _searchset(), "response": {"status": "200 OK"}} for _ in range(searches - 1)]
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
+
+
+def test_a_server_that_answers_about_another_patient_is_refused(capsys):
+    """Issue 10 (10): `--patient p1`, and the batch comes back with Patient/someone-else (and their results)."""
+    import httpx
+    import respx
+
+    other = {"resourceType": "Patient", "id": "someone-else", "gender": "female", "birthDate": "1960-01-01"}
+    hb = {"resourceType": "Observation", "id": "hb", "status": "final",
+          "subject": {"reference": "Patient/someone-else"},
+          "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+          "effectiveDateTime": "2026-10-27T08:00:00Z",
+          "valueQuantity": {"value": 12.1, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"}}
+    with respx.mock(assert_all_called=True) as router:
+        router.post(SERVER + "/").mock(return_value=httpx.Response(
+            200, json=_batch_response(other, _searchset(hb)), headers={"Content-Type": "application/fhir+json"}))
+        result = evaluate(capsys, "--trial", "NCT03787251", "--server", SERVER, "--patient", "p1", "--as-of", AS_OF)
+    assert_one_line_error(*result, "p1")
+    assert "someone-else" in result[2]
+
+
+class _SlowPages:
+    """A FHIR server on 127.0.0.1 whose every answer takes 0.6 s: the batch, then Observation pages 2…5."""
+
+    delay = 0.6
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                patient = {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1960-01-01"}
+                observations = {**_searchset(), "link": [{"relation": "next", "url": outer.page(2)}]}
+                self._answer(_batch_response(patient, observations))
+
+            def do_GET(self) -> None:
+                page = int(self.path.rsplit("page=", 1)[1])
+                links = [{"relation": "next", "url": outer.page(page + 1)}] if page < 5 else []
+                self._answer({**_searchset(), "link": links})
+
+            def _answer(self, body: dict) -> None:
+                time.sleep(outer.delay)
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def page(self, n: int) -> str:
+        return f"{self.base}/Observation?page={n}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow_pages():
+    server = _SlowPages()
+    yield server
+    server.close()
+
+
+def test_timeout_bounds_the_whole_pull_not_each_request(capsys, slow_pages):
+    """Five answers of 0.6 s each: every one is within --timeout 1.5, the pull as a whole (3 s) is not."""
+    started = time.monotonic()
+    result = evaluate(capsys, "--trial", "NCT03787251", "--server", slow_pages.base, "--patient", "p1",
+                      "--as-of", AS_OF, "--timeout", "1.5")
+    took = time.monotonic() - started
+    assert_one_line_error(*result, "1.5s deadline")
+    assert took < 1.5 + 1.0, took
+
+
+def test_a_timeout_long_enough_for_the_whole_pull_succeeds(capsys, slow_pages):
+    code, out, err = evaluate(capsys, "--trial", "NCT03787251", "--server", slow_pages.base, "--patient", "p1",
+                              "--as-of", AS_OF, "--timeout", "10")
+    assert code == 0, err
+    assert json.loads(out)["patient"] == "Patient/p1"

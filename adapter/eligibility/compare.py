@@ -8,8 +8,9 @@ and `<100` cannot be judged against `≥ 80`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 COMPARATOR_SYMBOL = {"<": "<", "<=": "≤", ">=": "≥", ">": ">"}
 NEGATED = {"<": ">=", "<=": ">", ">=": "<", ">": "<="}
@@ -81,17 +82,67 @@ def judge(result: Interval, criterion: Interval) -> bool | None:
     return None
 
 
-def show(value: Decimal) -> str:
+_SHOW_CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)  # display only: never traps on a value of any size
+_PLAIN_LIMIT = Decimal("1e15")  # below this magnitude (and above 1e-9) a value is written out in full
+_PLAIN_FLOOR = Decimal("1e-9")
+_MAX_EXTRA_PLACES = 30
+
+
+def _default_places(value: Decimal) -> int:
+    """Decimals `show` uses: 2, or 3 significant digits below 1."""
+    if value.is_zero() or value.copy_abs() >= 1:
+        return 2
+    return max(2, 2 - value.adjusted())
+
+
+def _plain(value: Decimal) -> bool:
+    return value.is_zero() or _PLAIN_FLOOR <= value.copy_abs() < _PLAIN_LIMIT
+
+
+def _rounded(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), context=_SHOW_CTX)
+
+
+def _text(value: Decimal) -> str:
+    text = format(value.normalize(_SHOW_CTX), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _deciding_places(value: Decimal, bounds: Iterable[Decimal | None]) -> int:
+    """The fewest decimals (at least `show`'s) at which `value` and every bound, both rounded, compare as they
+    do exactly — so a shown result never contradicts a shown threshold (1499 /uL is 1.499, not 1.5 < 1.5)."""
+    finite = [b for b in bounds if b is not None and b.is_finite() and _plain(b)]
+    places = max([_default_places(value), *(_default_places(b) for b in finite)])
+    for extra in range(_MAX_EXTRA_PLACES):
+        shown = _rounded(value, places + extra)
+        if all((shown > (b_shown := _rounded(b, places + extra))) - (shown < b_shown) == (value > b) - (value < b)
+               for b in finite):
+            return places + extra
+    return places + _MAX_EXTRA_PLACES
+
+
+def show(value: Decimal, against: Iterable[Decimal | None] = ()) -> str:
     """A Decimal as a person reads it: 90, 1.5, 16.31, 0.0884 — at most 2 decimals (3 significant digits
-    below 1), no exponent, no trailing zeros. For display only; comparisons use the exact value."""
-    if value != 0 and abs(value) < 1:
-        shown = Decimal(f"{value:.3g}")
+    below 1), no exponent, no trailing zeros; a huge or tiny value as 1.235e+28. For display only; comparisons
+    use the exact value. With `against` (the thresholds it is compared with), as many more decimals as it takes
+    for the shown value to compare with each shown threshold as the exact ones do."""
+    if not value.is_finite():
+        return str(value)
+    if not _plain(value):
+        return format(value, ".4g")
+    bounds = list(against)
+    places = _deciding_places(value, bounds) if bounds else _default_places(value)
+    if value.is_zero() or value.copy_abs() >= 1:
+        shown = _rounded(value, places) if value.as_tuple().exponent < -places else value  # type: ignore[operator]
+    elif bounds:
+        shown = _rounded(value, places)
     else:
-        shown = value.quantize(Decimal("0.01")) if value.as_tuple().exponent < -2 else value  # type: ignore[operator]
-    text = format(shown.normalize(), "f")
-    return text
+        shown = Decimal(f"{value:.3g}")
+    return _text(shown)
 
 
-def show_quantity(value: Decimal, unit: str | None, comparator: str | None = None) -> str:
+def show_quantity(
+    value: Decimal, unit: str | None, comparator: str | None = None, against: Iterable[Decimal | None] = ()
+) -> str:
     prefix = COMPARATOR_SYMBOL.get(comparator or "", "")
-    return f"{prefix}{show(value)}{' ' + unit if unit and unit not in ('1', '{score}') else ''}"
+    return f"{prefix}{show(value, against)}{' ' + unit if unit and unit not in ('1', '{score}') else ''}"

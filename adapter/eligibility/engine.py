@@ -11,10 +11,17 @@ It reads any EvidenceVariable of this shape, not only ours:
 - `offset` UNL: the value is a multiple of the result's own reference-range high (ULN);
 - `timeFromEvent`: without `eventId` it is the look-back window before the evaluation date; with `eventId` it
   places the item relative to the date of the result another characteristic (that linkId) used;
+- the project extension `record-entry-reading` (on the characteristic or its definitionByTypeAndValue):
+  `history` and `partialCode` of a record-entry item (see `rules.record_entries`);
 - anything else (definitionExpression, definitionCanonical, …, or no definition) is `manual`.
 
 Absence: no result for a lab or vital is `unknown`; no Condition, medication, procedure or allergy on
-record means not present (the problem list and medication history are the record of truth).
+record means not present (the problem list and medication history are the record of truth) — but an entry
+that may be the item (named by it, a partial code, unconfirmed) makes the criterion `unknown`, and an entry
+coded only in code systems the EvidenceVariable does not use is reported in the evaluation notes.
+
+Sex not recorded: a criterion that is `unknown` is evaluated again as if the patient were male and as if
+female; when both give the same settled result, that is the result ("QTc 500 ms is above both limits").
 
 This module only walks the structure; what a `definitionByTypeAndValue` means is in `adapter.eligibility.rules`.
 """
@@ -22,6 +29,7 @@ This module only walks the structure; what a `definitionByTypeAndValue` means is
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +37,7 @@ from adapter.eligibility.options import DerivedSpec, EngineOptions
 from adapter.eligibility.outcome import Evidence, Outcome, combine, negate, verdict
 from adapter.eligibility.result import CriterionResult, Evaluation
 from adapter.eligibility.rules import RuleContext, rule_for
+from adapter.eligibility.rules.record_entries import unrecognized_entries
 from adapter.vocabulary import RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
 
 if TYPE_CHECKING:
@@ -41,10 +50,14 @@ def evaluate(
     evidence_variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions | None = None
 ) -> Evaluation:
     """Every top-level characteristic of the EvidenceVariable as one criterion, and the verdict."""
-    evaluator = Evaluator(evidence_variable, facts, as_of, options or EngineOptions())
+    options = options or EngineOptions()
+    evaluator = Evaluator(evidence_variable, facts, as_of, options)
+    by_sex = _SexCases(evidence_variable, facts, as_of, options)
     criteria = []
     for index, characteristic in enumerate(evidence_variable.get("characteristic", [])):
         outcome = evaluator.characteristic(characteristic)
+        if outcome.result == "unknown":
+            outcome = by_sex.settle(index, outcome)
         criteria.append(
             CriterionResult(
                 id=characteristic.get("linkId") or f"criterion-{index + 1}",
@@ -62,6 +75,7 @@ def evaluate(
         notes.append("The patient is recorded as deceased.")
     if facts.foreign:
         notes.append(f"{len(facts.foreign)} resource(s) belonging to another patient were ignored.")
+    notes.extend(unrecognized_entries(evidence_variable, facts))
     return Evaluation(
         patient=facts.patient_ref,
         as_of=as_of,
@@ -69,6 +83,32 @@ def evaluate(
         verdict=verdict([c.result for c in criteria]),
         notes=tuple(notes),
     )
+
+
+class _SexCases:
+    """With the sex not recorded: the criteria evaluated as if male and as if female, on demand."""
+
+    def __init__(self, variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions) -> None:
+        self._args = (variable, facts, as_of, options)
+        self._evaluators: dict[str, Evaluator] | None = None
+
+    def settle(self, index: int, outcome: Outcome) -> Outcome:
+        variable, facts, as_of, options = self._args
+        if facts.gender in ("male", "female"):
+            return outcome
+        if self._evaluators is None:
+            self._evaluators = {
+                sex: Evaluator(variable, replace(facts, gender=sex), as_of, options) for sex in ("male", "female")
+            }
+        characteristic = variable["characteristic"][index]
+        cases = {sex: e.characteristic(characteristic) for sex, e in self._evaluators.items()}
+        male, female = cases["male"], cases["female"]
+        if male.result != female.result or male.result not in ("pass", "fail"):
+            return outcome
+        recorded = facts.gender or "not recorded"
+        reason = f"sex {recorded}, the same either way — as a man: {male.reason}; as a woman: {female.reason}"
+        evidence = (Evidence(reference=facts.patient_ref, value=facts.gender), *male.evidence, *female.evidence)
+        return Outcome(male.result, reason, evidence, anchor_date=male.anchor_date)
 
 
 def _unique(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
@@ -125,6 +165,9 @@ class Evaluator:
             return self._combination(characteristic["definitionByCombination"])
         if "definitionByTypeAndValue" in characteristic:
             definition = characteristic["definitionByTypeAndValue"]
+            if characteristic.get("extension"):  # the characteristic's extensions speak for its definition too
+                extensions = [*(definition.get("extension") or ()), *characteristic["extension"]]
+                definition = {**definition, "extension": extensions}
             rule = rule_for(definition, self.context)
             return rule(self.context, definition, characteristic.get("timeFromEvent", []))
         return _not_interpreted(characteristic)

@@ -2,8 +2,10 @@
 
 One `batch` Bundle carries every search (Patient, Observations by the trials' codes newest first, Conditions,
 medications, procedures, allergies). A server that refuses batch gets the same searches one by one. Pages are
-followed either way; a failed search is an error, never silently "no data" — for conditions and medications
-absence means "not present", so a missing answer could otherwise pass an exclusion.
+followed either way (a server that ignores `_count` or `_sort`, or caps page sizes, still gives everything: the
+engine orders by date itself); a failed search — the whole batch or one entry of it, e.g. a 403 — is an error,
+never silently "no data": for conditions and medications absence means "not present", so a missing answer could
+otherwise pass an exclusion.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ class PullPlan:
     page_size: int = 200
 
     def searches(self, patient_id: str) -> list[str]:
+        # `patient=Patient/{id}`, typed: every server takes it, and some (Medplum's in-memory engine) only match a
+        # bare id when they can resolve the reference. `code=` with LOINC tokens matches any coding of an
+        # Observation, so results whose first coding is a local code are found too.
         codes = ",".join(self.observation_codes)
+        patient = f"Patient/{patient_id}"
         return [
-            f"Patient/{patient_id}",
-            f"Observation?patient={patient_id}&code={codes}&_sort=-date&_count={self.page_size}",
-            *(f"{kind}?patient={patient_id}&_count={self.page_size}" for kind in RECORD_TYPES),
+            patient,
+            f"Observation?patient={patient}&code={codes}&_sort=-date&_count={self.page_size}",
+            *(f"{kind}?patient={patient}&_count={self.page_size}" for kind in RECORD_TYPES),
         ]
 
 

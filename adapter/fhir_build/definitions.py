@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from adapter.fhir_build.common import business_identifier, narrative
-from adapter.fhir_build.r4 import R5_COMBINATION_EXTENSION
 from adapter.mapping.concepts import ConceptLibrary
-from adapter.vocabulary import DERIVED_CODE_SYSTEM
+from adapter.vocabulary import CANONICAL_BASE, DERIVED_CODE_SYSTEM
+
+R5_COMBINATION_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/r5-definition-by-combination"
+# How a record-entry characteristic (Diagnosis, Procedure, Drug, Allergy) reads the record beyond its codes:
+# `history` (entries no longer active count too) and `partialCode` (codings that name the item without a detail
+# the criterion needs; a match is `unknown`, with `missing` shown). On EvidenceVariable.characteristic, in R5
+# and R4 alike; the engine reads it there (or on definitionByTypeAndValue).
+RECORD_ENTRY_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/record-entry-reading"
+FHIR_VERSIONS = {"R4": "4.0.1", "R5": "5.0.0"}
 
 
 def derived_code_system(concepts: ConceptLibrary) -> dict[str, Any]:
@@ -74,4 +81,107 @@ def r5_combination_extension_definition() -> dict[str, Any]:
     }
 
 
-__all__ = ["derived_code_system", "r5_combination_extension_definition"]
+def _path(element_id: str) -> str:
+    """An element id without its slice names: the element's path."""
+    return ".".join(part.split(":")[0] for part in element_id.split("."))
+
+
+def _element(element_id: str, **content: Any) -> dict[str, Any]:
+    return {"id": element_id, "path": _path(element_id), **content}
+
+
+def _simple_slice(parent: str, name: str, value_type: str, short: str, *, min_: int, max_: str) -> list[dict[str, Any]]:
+    """A sub-extension slice with one value of `value_type`."""
+    slice_id = f"{parent}.extension:{name}"
+    return [
+        _element(slice_id, sliceName=name, short=short, min=min_, max=max_),
+        _element(f"{slice_id}.extension", max="0"),
+        _element(f"{slice_id}.url", fixedUri=name),
+        _element(f"{slice_id}.value[x]", min=1, type=[{"code": value_type}]),
+    ]
+
+
+def _slicing(element_id: str) -> dict[str, Any]:
+    return _element(element_id, slicing={"discriminator": [{"type": "value", "path": "url"}], "rules": "closed"})
+
+
+def record_entry_extension_definition(fhir_version: Literal["R4", "R5"]) -> dict[str, Any]:
+    """StructureDefinition of the extension that says how a record-entry characteristic reads the record."""
+    key = "record-entry-reading"
+    partial = "Extension.extension:partialCode"
+    elements: list[dict[str, Any]] = [
+        _element(
+            "Extension",
+            short="How a record-entry criterion reads the record",
+            definition="For a characteristic whose definitionByTypeAndValue.type is a record-entry category "
+            "(diagnosis, procedure, drug, allergy): whether entries no longer active count, and which codings "
+            "name the item without a detail the criterion needs.",
+            max="1",
+        ),
+        _slicing("Extension.extension"),
+        *_simple_slice(
+            "Extension",
+            "history",
+            "boolean",
+            "true: entries no longer active (inactive, resolved, remission) count too",
+            min_=0,
+            max_="1",
+        ),
+        _element(partial, sliceName="partialCode", short="A coding that lacks a detail the criterion needs",
+                 min=0, max="*"),
+        _slicing(f"{partial}.extension"),
+        *_simple_slice(partial, "coding", "Coding", "The coding", min_=1, max_="1"),
+        *_simple_slice(partial, "missing", "string", "What the coding does not say", min_=1, max_="1"),
+        _element(f"{partial}.url", fixedUri="partialCode"),
+        _element(f"{partial}.value[x]", max="0"),
+        _element("Extension.url", fixedUri=RECORD_ENTRY_EXTENSION),
+        _element("Extension.value[x]", max="0"),
+    ]
+    return {
+        "resourceType": "StructureDefinition",
+        "id": key,
+        "text": narrative(
+            "How a record-entry criterion reads the record: history (entries no longer active count too) and "
+            "partial codes (a match is unknown, with what the code does not say)."
+        ),
+        "url": RECORD_ENTRY_EXTENSION,
+        "identifier": [business_identifier(key)],
+        "name": "RecordEntryReading",
+        "title": "Record-entry reading of an eligibility criterion",
+        "status": "active",
+        "description": "On an EvidenceVariable characteristic whose definitionByTypeAndValue.type is a "
+        "record-entry category (SNOMED 439401001 Diagnosis, 71388002 Procedure, 410942007 Drug or medicament, "
+        "609328004 Allergic disposition). `history` true: entries that are no longer active (clinicalStatus "
+        "inactive, resolved, remission) count as well (\"history of\"); absent or false: only active entries "
+        "count. `partialCode` (repeating): a coding that names the item without a detail the criterion needs "
+        "(e.g. ICD-10-CM C15.9 has no histology); an entry coded so makes the criterion unknown, and `missing` "
+        "says what to confirm. Codes in valueCodeableConcept.coding are the value set; the `;`-separated terms "
+        "of valueCodeableConcept.text are names (a term ending in * is a prefix) that make an entry coded "
+        "otherwise, or not coded, a possible match to confirm.",
+        "fhirVersion": FHIR_VERSIONS[fhir_version],
+        "kind": "complex-type",
+        "abstract": False,
+        "context": [{"type": "element", "expression": "EvidenceVariable.characteristic"}],
+        "type": "Extension",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
+        "derivation": "constraint",
+        "differential": {"element": elements},
+    }
+
+
+def project_extension_definitions(fhir_version: Literal["R4", "R5"]) -> list[dict[str, Any]]:
+    """The StructureDefinitions a trial Bundle of that version publishes (R4 also has the combination one)."""
+    found = [record_entry_extension_definition(fhir_version)]
+    if fhir_version == "R4":
+        found.append(r5_combination_extension_definition())
+    return found
+
+
+__all__ = [
+    "R5_COMBINATION_EXTENSION",
+    "RECORD_ENTRY_EXTENSION",
+    "derived_code_system",
+    "project_extension_definitions",
+    "r5_combination_extension_definition",
+    "record_entry_extension_definition",
+]

@@ -10,6 +10,11 @@ Conventions the eligibility engine reads back (documented in README, "Criteria i
 - `timeFromEvent` without an event (or with eventCodeableConcept text only) is relative to the evaluation
   date: the look-back window for a result; with `eventId` it is relative to the result used by that
   characteristic (e.g. no transfusion in the 14 days before the blood count);
+- a record entry's `valueCodeableConcept.coding` is the value set; its `text` holds the concept's names as
+  `;`-separated terms (display, then reviewed synonyms; `abc*` = prefix): with codings they name an entry that
+  *may* be the item (coded otherwise or not at all: `unknown`), without codings they are the match itself;
+- the project extension `record-entry-reading` on the characteristic carries `history` (entries no longer
+  active count too) and `partialCode` (codings that name the item without a detail the criterion needs);
 - a characteristic with no definition needs a person; its `note` says why.
 """
 
@@ -30,7 +35,8 @@ from adapter.fhir_build.common import (
     resource_key,
     value_range,
 )
-from adapter.mapping.concepts import ConceptLibrary
+from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION
+from adapter.mapping.concepts import Concept, ConceptLibrary
 from adapter.mapping.model import Criterion, Definition, TrialMapping
 from adapter.vocabulary import (
     ADMINISTRATIVE_GENDER,
@@ -80,6 +86,9 @@ class CharacteristicBuilder:
             characteristic["definitionByCombination"] = {"code": code, "characteristic": children}
         elif kind != "manual":
             characteristic["definitionByTypeAndValue"] = self.type_and_value(node)
+            reading = self.record_entry_reading(node)
+            if reading:
+                characteristic["extension"] = [reading]
             window = self.time_from_event(node)
             if window:
                 characteristic["timeFromEvent"] = window
@@ -98,9 +107,7 @@ class CharacteristicBuilder:
             # The mapping key ("condition") names the criterion field; the kind's name ("conditions") the table.
             concept = self.concepts.lookup(record_kind.name, str(getattr(node, kind)))
             value: dict[str, Any] = codeable_concept(concept)
-            if concept.text:
-                # No checked code: the names to match in the record travel as the concept's text.
-                value["text"] = "; ".join(concept.text)
+            value["text"] = names(concept)
             return {"type": record_kind.type_code.concept(), "valueCodeableConcept": value}
         if kind == "derived":
             derived = self.concepts.derived[str(node.derived)]
@@ -127,6 +134,27 @@ class CharacteristicBuilder:
             result["valueQuantity"] = quantity(node.value, node.unit, node.comparator)
         return result
 
+    def record_entry_reading(self, node: Definition) -> dict[str, Any] | None:
+        """The record-entry-reading extension of a record-entry node: history and partial codes, if any."""
+        record_kind = RECORD_KIND_BY_MAPPING_KEY.get(node.kind)
+        if record_kind is None:
+            return None
+        concept = self.concepts.lookup(record_kind.name, str(getattr(node, node.kind)))
+        parts: list[dict[str, Any]] = []
+        if node.history:
+            parts.append({"url": "history", "valueBoolean": True})
+        for partial in concept.partial_codes:
+            parts.append(
+                {
+                    "url": "partialCode",
+                    "extension": [
+                        {"url": "coding", "valueCoding": coding(partial.system, partial.code, partial.display)},
+                        {"url": "missing", "valueString": partial.missing},
+                    ],
+                }
+            )
+        return {"url": RECORD_ENTRY_EXTENSION, "extension": parts} if parts else None
+
     def time_from_event(self, node: Definition) -> list[dict[str, Any]]:
         if node.kind in ("observation", "derived"):
             lookback = node.lookback_days or self.mapping.defaults.lookback_days
@@ -135,6 +163,14 @@ class CharacteristicBuilder:
                     "description": f"Most recent result within {lookback} days before the evaluation date",
                     "eventCodeableConcept": EVALUATION_DATE,
                     "range": {"low": days(-lookback), "high": days(0)},
+                }
+            ]
+        if node.within_days is not None and not node.before:
+            return [
+                {
+                    "description": f"Within {node.within_days} days before the evaluation date",
+                    "eventCodeableConcept": EVALUATION_DATE,
+                    "range": {"low": days(-node.within_days), "high": days(0)},
                 }
             ]
         if node.within_days is not None:
@@ -163,8 +199,10 @@ class CharacteristicBuilder:
         record_kind = RECORD_KIND_BY_MAPPING_KEY.get(kind)
         if record_kind is not None:
             display = self.concepts.lookup(record_kind.name, str(getattr(node, kind))).display
-            window = f" within {node.within_days} days before the blood count" if node.within_days else ""
-            return f"{'No ' if node.absent else ''}{display}{window}"
+            anchor = "the blood count" if node.before else "the evaluation date"
+            window = f" within {node.within_days} days before {anchor}" if node.within_days else ""
+            history = "History of " if node.history else ""
+            return f"{'No ' if node.absent else ''}{history}{display}{window}"
         display = (
             self.concepts.derived[str(node.derived)].display
             if kind == "derived"
@@ -176,6 +214,14 @@ class CharacteristicBuilder:
         if node.times_uln is not None:
             return f"{display} {comparator} {node.times_uln} × ULN"
         return f"{display} {comparator} {node.value} {node.unit}"
+
+
+def names(concept: Concept) -> str:
+    """The concept's names as `;`-separated terms: with codes, its display first, then text and synonyms (names
+    of an entry that may be the item); without, its text and synonyms (the names that match)."""
+    terms = [concept.display] if concept.codes else []
+    terms += [*concept.text, *concept.synonyms]
+    return "; ".join(dict.fromkeys(t.strip() for t in terms if t.strip()))
 
 
 def build_evidence_variable(mapping: TrialMapping, concepts: ConceptLibrary, title: str) -> dict[str, Any]:

@@ -15,10 +15,10 @@ import json
 from typing import Any
 
 from adapter.fhir_build.common import business_identifier, narrative, resource_key
-from adapter.vocabulary import CANONICAL_BASE, SNOMED
+from adapter.fhir_build.definitions import FHIR_VERSIONS, R5_COMBINATION_EXTENSION
+from adapter.vocabulary import SNOMED
 
 XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
-R5_COMBINATION_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/r5-definition-by-combination"
 THO = "http://terminology.hl7.org/CodeSystem/"
 # ClinicalTrials.gov overallStatus → R4 ResearchStudy.status (TERMINATED has no R4 code of its own;
 # administratively-completed, "completed prematurely", is the nearest).
@@ -164,7 +164,9 @@ def research_study(study: dict[str, Any], overall_status: str | None, group_key:
 
 def _r4_characteristic(characteristic: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    extensions: list[dict[str, Any]] = []
+    # The project's own extensions (record-entry reading) are defined for EvidenceVariable.characteristic in R4
+    # as in R5: they stay where they are.
+    extensions: list[dict[str, Any]] = copy.deepcopy(characteristic.get("extension", []))
     if "linkId" in characteristic:
         extensions.append({"url": f"{XVER}EvidenceVariable.characteristic.linkId", "valueId": characteristic["linkId"]})
     for note in characteristic.get("note", []):
@@ -264,6 +266,8 @@ def to_r4(resources: list[dict[str, Any]], overall_status: str | None, nct_id: s
             converted.append(evidence_variable(resource))
         elif kind == "PlanDefinition":
             converted.append(plan_definition(resource))
+        elif kind == "StructureDefinition":  # the project's own extensions: the same definition, for R4
+            converted.append({**copy.deepcopy(resource), "fhirVersion": FHIR_VERSIONS["R4"]})
         else:
             converted.append(copy.deepcopy(resource))
     converted.insert(2, group)

@@ -6,6 +6,8 @@ http only to a loopback host), through the HTTP seam with its retries, a deadlin
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from adapter.http.retry import RetryPolicy
 from adapter.http.transport import new_client, send
 from adapter.http.urls import require_secure
 
+log = logging.getLogger("adapter.http.jwks")
 MAX_JWKS_BYTES = 1024 * 1024
 DEFAULT_JWKS_TIMEOUT = 10.0
 
@@ -73,3 +76,44 @@ def _read_file(source: str) -> bytes:
     if len(body) > MAX_JWKS_BYTES:
         raise AdapterError(f"JWKS {source}: larger than {MAX_JWKS_BYTES} bytes")
     return body
+
+
+class JwksRefresher:
+    """Fetches one issuer's JWKS URL again when a token names a `kid` the service does not know (key rotation).
+
+    At most one fetch per `min_interval` seconds, failed ones included, so that tokens with made-up kids cannot
+    make the service hammer the EHR; a failed fetch returns None and the caller keeps the keys it has.
+    The first refresh after start-up is allowed at once (the keys may have rotated just after the start).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_interval: float = 60.0,
+        timeout: float = DEFAULT_JWKS_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self._min_interval = min_interval
+        self._timeout = timeout
+        self._clock = clock
+        self._transport = transport
+        self._last: float | None = None
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def refresh(self) -> dict[str, Any] | None:
+        """The JWKS as fetched now, or None: too soon after the last fetch, or the fetch failed."""
+        with self._lock:
+            now = self._clock()
+            if self._last is not None and now - self._last < self._min_interval:
+                return None
+            self._last = now
+            self.fetches += 1
+        try:
+            return load_jwks(self.url, timeout=self._timeout, transport=self._transport)
+        except AdapterError as exc:
+            log.warning("JWKS refresh failed, keeping the old keys: %s", exc)
+            return None

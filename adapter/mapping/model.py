@@ -75,6 +75,11 @@ class Definition(Strict):
     times_uln: Decimal | None = Field(default=None, gt=0)
     range: ValueRange | None = None
     absent: bool = False
+    history: bool = Field(
+        default=False,
+        description="condition only: entries no longer active (inactive, resolved, remission) count too "
+        "('history of'); default: only active entries count",
+    )
     within_days: int | None = Field(default=None, gt=0)
     before: list[Id] | None = None
     lookback_days: int | None = Field(default=None, gt=0)
@@ -115,9 +120,14 @@ class Definition(Strict):
             raise ValueError(f"within_days applies to procedure, medication or condition, not {kind}")
         if self.absent and kind not in ("procedure", "medication", "condition", "allergy"):
             raise ValueError(f"absent applies to procedure, medication, condition or allergy, not {kind}")
+        self._applies_to(kind, quantitative)
+        return self
+
+    def _applies_to(self, kind: str, quantitative: bool) -> None:
+        if self.history and kind != "condition":
+            raise ValueError(f"history applies to condition, not {kind}")
         if self.lookback_days is not None and not quantitative:
             raise ValueError(f"lookback_days applies to observation or derived, not {kind}")
-        return self
 
     def walk(self) -> list[Definition]:
         """This node and all nodes below it, depth first."""
@@ -133,6 +143,7 @@ class Criterion(Definition):
     id: Id
     type: Literal["inclusion", "exclusion"]
     text: str = Field(min_length=1)
+    needs_review: str | None = Field(default=None, description="why a computable reading needs a person's check")
 
 
 class Population(Strict):
@@ -218,6 +229,7 @@ class TrialMapping(Strict):
     defaults: Defaults = Defaults()
     criteria: list[Criterion] = Field(min_length=1)
     arms: list[Arm] = Field(default_factory=list)
+    draft: bool = Field(default=False, description="drafted from the record by `trial-adapter draft`, not reviewed")
 
     def criterion(self, criterion_id: str) -> Criterion:
         return next(c for c in self.criteria if c.id == criterion_id)

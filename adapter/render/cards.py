@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from adapter.eligibility.compare import show
 from adapter.eligibility.outcome import Evidence
 from adapter.evaluation import TrialEvaluation
 from adapter.render.report import number
+from adapter.units.convert import within_range
 from adapter.vocabulary import CTGOV_STUDY_PAGE
 
 if TYPE_CHECKING:
@@ -18,20 +22,38 @@ SOURCE_LABEL = "trial-fhir-adapter"
 SUMMARY_LIMIT = 139  # CDS Hooks: a card summary is under 140 characters
 SYMBOLS = {"pass": "✔", "fail": "✘", "unknown": "?", "manual": "review"}
 SECTIONS = (("unknown", "Need data"), ("fail", "Not met"), ("manual", "To review"), ("pass", "Met"))
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~"})
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~!&#"})
+_SCHEME_COLON = re.compile(r"(?<=[A-Za-z0-9+.\-]):(?=\S)")  # https: mailto: javascript: (not "ANC: 1.5")
+_DOMAIN_DOT = re.compile(r"(?<=[A-Za-z0-9\-])\.(?=[A-Za-z])")  # www.evil.example, evil.com (not 1.5)
+_SLASHES = re.compile(r"(?<=\\:)//")
 
 
 def md(text: Any) -> str:
-    """Text from a trial record or a patient's data, safe inside Markdown (no markup, no HTML)."""
-    return " ".join(str(text).split()).translate(_MD_SPECIAL)
+    """Text from a trial record or a patient's data, inert inside Markdown: no markup, no HTML, no entity, and
+    nothing a renderer could turn into a link or an image — Markdown specials are escaped, and a URL's pieces
+    (`https\\:\\/\\/`, `www\\.evil\\.example`) are broken up so no autolinker (GFM, linkify) sees one.
+    Control characters are dropped; whitespace (newlines included) becomes single spaces."""
+    text = "".join(c for c in " ".join(str(text).split()) if c.isprintable())
+    text = text.translate(_MD_SPECIAL)
+    text = _SCHEME_COLON.sub(r"\\:", text)
+    text = _SLASHES.sub(r"\\/\\/", text)
+    text = _DOMAIN_DOT.sub(r"\\.", text)
+    return text.replace("\\](", "\\]\\(")
+
+
+def _number(value: Decimal | str | None) -> Any:
+    """As the JSON report writes a value (95, 1.5), so a card and the report agree; an absurd one (1e+999999) in
+    exponent form — writing out its digits would take minutes."""
+    if isinstance(value, Decimal) and not within_range(value):
+        return show(value)
+    return number(value)
 
 
 def _evidence(item: Evidence) -> str:
-    # Values as the JSON report writes them (95, 1.5), so a card and the report agree.
-    value = number(item.value)
+    value = _number(item.value)
     text = f"{value} {item.unit}" if item.unit and value is not None else str(value)
     if item.normalized_value is not None:
-        text += f" (= {number(item.normalized_value)} {item.normalized_unit or ''})".rstrip()
+        text += f" (= {_number(item.normalized_value)} {item.normalized_unit or ''})".rstrip()
     if item.date:
         text += f", {item.date.isoformat()[:10]}"
     if item.note:

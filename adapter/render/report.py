@@ -40,11 +40,13 @@ def evidence_json(item: Evidence) -> dict[str, Any]:
 
 def notes(result: TrialEvaluation) -> list[str]:
     """The evaluation's notes, led by the draft warning when the mapping is a draft."""
-    return [*([DRAFT_NOTE] if result.draft else []), *result.evaluation.notes]
+    review = [f"{cid}: needs review: {why}" for cid, why in result.needs_review]
+    return [*([DRAFT_NOTE] if result.draft else []), *review, *result.evaluation.notes]
 
 
 def report_json(result: TrialEvaluation) -> dict[str, Any]:
     evaluation = result.evaluation
+    review = dict(result.needs_review)
     report: dict[str, Any] = {
         "trial": result.nct_id,
         "patient": evaluation.patient,
@@ -64,6 +66,7 @@ def report_json(result: TrialEvaluation) -> dict[str, Any]:
                 "codes": list(c.codes),
                 "evidence": [evidence_json(e) for e in c.evidence],
                 **({"missing": list(c.missing)} if c.missing else {}),
+                **({"needs_review": review[c.id]} if c.id in review else {}),
             }
             for c in evaluation.criteria
         ],

@@ -70,12 +70,17 @@ _EVALUATE_BODY = {"requestBody": {"required": True, "description": "The patient'
 Nct = Annotated[str, Path(description="ClinicalTrials.gov id", examples=["NCT03320629", "NCT03787251"])]
 
 
+def api_token_ok(settings: ServiceSettings, authorization: str | None) -> bool:
+    """No API token configured, or `Authorization: Bearer <that token>` (compared in constant time)."""
+    if settings.api_token is None:
+        return True
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.api_token.encode())
+
+
 def api_router(settings: ServiceSettings, catalog: TrialCatalog) -> APIRouter:
     def token_check(request: Request) -> None:
-        if settings.api_token is None:
-            return
-        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_token.encode()):
+        if not api_token_ok(settings, request.headers.get("authorization")):
             raise ApiError(401, "this API needs Authorization: Bearer <API token>")
 
     router = APIRouter(tags=["REST API"])

@@ -7,6 +7,7 @@ request body is logged (ids, statuses and timings only).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapter import __version__
 from adapter.eligibility.facts import facts_from_bundle
 from adapter.evaluation import evaluate_trial, observation_codes
-from adapter.service.api import ApiError, api_router, operation_outcome
+from adapter.service.api import ApiError, api_router, api_token_ok, operation_outcome
 from adapter.service.discovery import prefetch_templates
-from adapter.service.hooks import OPENAPI_SCHEMAS, HookSetup, cds_router
+from adapter.service.hooks import OPENAPI_SCHEMAS, HookSetup, cds_router, loggable
 from adapter.service.security import TokenVerifier
 from adapter.service.settings import ServiceSettings
 from adapter.vocabulary import LOINC, UCUM
@@ -91,6 +92,68 @@ class BodyLimit:
                 await _error(path, 413, f"request body larger than {self.limit} bytes")(scope, receive, send)
 
 
+access_log = logging.getLogger("adapter.service.access")
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
+def quiet_http_client_logs() -> None:
+    """httpx logs every request URL at INFO (`GET …/Observation?patient=…`), httpcore at DEBUG: patient ids."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/trials/{nct}/$evaluate`), never the raw path with its ids."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "(no route)"
+
+
+class AccessLog:
+    """One structured line per request: method, path template, status, duration — nothing request-supplied
+    beyond the (escaped) method, no ids, no query string."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts: an exception that escapes is answered 500 outside
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            access_log.info("method=%s path=%s status=%d ms=%.1f", loggable(str(scope.get("method", "")), 16),
+                            route_template(scope), status, (time.perf_counter() - started) * 1000)
+
+
+class DocsGuard:
+    """/docs, /redoc and /openapi.json need the REST API token when one is set (settings.api_token)."""
+
+    def __init__(self, app: ASGIApp, settings: ServiceSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in DOCS_PATHS:
+            authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+            if not api_token_ok(self.settings, authorization):
+                refusal = operation_outcome(401, "this API needs Authorization: Bearer <API token>",
+                                            {"WWW-Authenticate": "Bearer"})
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _lab(code: str, value: float, unit: str, high: float | None = None) -> dict[str, Any]:
     quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
     observation: dict[str, Any] = {
@@ -115,17 +178,27 @@ def warm_up(catalog: TrialCatalog) -> None:
 
 def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool = True) -> FastAPI:
     """The service over `catalog`. Trials, their criteria and the discovery document are loaded here, once."""
+    terminology = None
+    if settings.terminology_server:  # widen the value sets once; a failing server leaves them as they are
+        from adapter.terminology import Terminology
+
+        terminology = Terminology.open(settings.terminology_server)
+        catalog = terminology.augment_catalog(catalog)
     trials = catalog.all()  # parses and checks every mapping now, not on the first request
-    setup = HookSetup(catalog, prefetch_templates(trials), tuple(observation_codes(trials)))
+    setup = HookSetup(catalog, prefetch_templates(trials), tuple(observation_codes(trials)), terminology)
     if warm:
         warm_up(catalog)
+    from adapter.service.state import open_state_for
+
+    state = open_state_for(settings)  # replay memory and feedback: memory, SQLite in state_dir, or Redis
     if settings.allow_unauthenticated:
         verifier = None
         log.warning("!!! CDS Hooks authentication is OFF (--allow-unauthenticated): any caller can post patient "
                     "data and get answers. Use this for local demos only. !!!")
     else:
         verifier = TokenVerifier(settings.trusted_clients, leeway=settings.jwt_leeway,
-                                 max_lifetime=settings.max_token_lifetime)
+                                 max_lifetime=settings.max_token_lifetime, replay=state.replay,
+                                 jwks_urls=settings.jwks_urls, refresh_interval=settings.jwks_refresh_interval)
         if not settings.trusted_clients:
             log.warning("no trusted CDS client configured: every hook request will be refused (401)")
     app = FastAPI(
@@ -136,8 +209,9 @@ def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool =
     )
     app.state.settings = settings
     app.state.catalog = catalog
-    cds = cds_router(settings, verifier, setup)
-    app.state.feedback = cds.feedback  # type: ignore[attr-defined]
+    cds = cds_router(settings, verifier, setup, feedback_store=state.feedback)
+    app.state.feedback = state.feedback  # a FeedbackStore: `recent(limit)` for tests and operators
+    app.state.verifier = verifier
     app.include_router(cds)
     app.include_router(api_router(settings, catalog))
 
@@ -160,7 +234,8 @@ def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool =
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        log.error("unexpected %s on %s %s", type(exc).__name__, loggable(request.method, 16),
+                  route_template(request.scope))
         return _error(request.url.path, 500, "internal error")
 
     def openapi() -> dict[str, Any]:
@@ -173,4 +248,8 @@ def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool =
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.api_token is not None:  # the API's description is part of the API: same token
+        app.add_middleware(DocsGuard, settings=settings)
+    app.add_middleware(AccessLog)  # outermost: one line for every request, 413s and 401s included
+    quiet_http_client_logs()
     return app

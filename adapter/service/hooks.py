@@ -7,10 +7,9 @@ in a worker thread; a card is returned per trial that is not ineligible (closed 
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -23,11 +22,14 @@ from adapter.service.models import CdsRequest, CdsResponse, Discovery, Feedback
 from adapter.service.patient_data import CdsError, patient_facts
 from adapter.service.security import AuthFailure, TokenVerifier
 from adapter.service.settings import ServiceSettings
+from adapter.service.state import FeedbackStore, FeedbackTooLarge, StateUnavailable, open_state_for
 
 if TYPE_CHECKING:
     from adapter.catalog import TrialCatalog
+    from adapter.terminology import Terminology
 
 log = logging.getLogger("adapter.service.cds")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,35 @@ class HookSetup:
     catalog: TrialCatalog
     templates: dict[str, str]
     observation_codes: tuple[str, ...]
+    terminology: Terminology | None = None  # --terminology-server: recognises record codes per patient
+
+
+class HookPool:
+    """At most `size` hooks worked on at once, in threads of their own (an anyio CapacityLimiter), so that hooks
+    stuck on a slow fhirServer can neither queue without bound nor take the threads that sync endpoints (health,
+    the REST API) and the token checks run in. Used from the event loop only: the count needs no lock."""
+
+    def __init__(self, size: int, retry_after: int = 5) -> None:
+        import anyio
+
+        if size < 1:
+            raise ValueError("the hook pool needs at least one worker")
+        self.size = size
+        self.retry_after = retry_after
+        self.busy = 0
+        self._limiter = anyio.CapacityLimiter(size)
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        import anyio.to_thread
+
+        if self.busy >= self.size:  # 503 at once: a queue behind stuck hooks would only grow
+            log.warning("hook refused with 503: all %d hook workers are busy", self.size)
+            raise CdsError(503, "service busy, retry later", headers={"Retry-After": str(self.retry_after)})
+        self.busy += 1
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        finally:
+            self.busy -= 1
 
 
 def loggable(text: str, limit: int = 64) -> str:
@@ -49,16 +80,28 @@ def _error(status: int, message: str, auth: bool = False) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _unavailable(busy: StateUnavailable) -> JSONResponse:
+    return JSONResponse({"error": "service busy, retry later"}, status_code=503,
+                        headers={"Retry-After": str(busy.retry_after)})
+
+
 def endpoint_url(request: Request, settings: ServiceSettings) -> str:
-    """The URL this request was sent to, as the client must name it in `aud`."""
+    """The URL of this endpoint, as the client must name it in `aud` — from configuration, never from the
+    request's Host header (a token for evil.example sent with `Host: evil.example` must not pass): the public
+    base URL, else the URL the service was started on (`bind_url`), else the server socket's own address."""
     path = request.url.path
     if settings.public_base_url:
         root = request.scope.get("root_path") or ""
         if root and path.startswith(root):
             path = path[len(root):]
         return settings.public_base_url + path
-    url = request.url
-    return f"{url.scheme}://{url.netloc}{path}"
+    if settings.bind_url:
+        return settings.bind_url + path
+    scheme = request.scope.get("scheme") or "http"
+    host, port = request.scope.get("server") or ("127.0.0.1", None)
+    host = f"[{host}]" if ":" in str(host) else str(host)
+    netloc = host if port in (None, {"http": 80, "https": 443}.get(scheme)) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{path}"
 
 
 async def _json_body(request: Request) -> Any:
@@ -107,28 +150,37 @@ def answer(request: CdsRequest, settings: ServiceSettings, setup: HookSetup) -> 
 
     catalog = setup.catalog
     facts, _ = patient_facts(request, settings, list(setup.templates), setup.observation_codes, catalog.units)
+    if setup.terminology is not None:  # before the pure engine: codes its value sets miss but subsume
+        facts = setup.terminology.recognize(facts, catalog.concepts)
     as_of = settings.evaluation_date()
     evaluations = [evaluate_trial(trial, facts, as_of) for trial in catalog.all()
                    if trial.recruiting or settings.include_closed_trials]
     return CdsResponse(cards=cards(evaluations, include_closed=settings.include_closed_trials), systemActions=[])
 
 
-def cds_router(settings: ServiceSettings, verifier: TokenVerifier | None, setup: HookSetup) -> APIRouter:
-    """Routes under /cds-services. `verifier` None means unauthenticated (only with allow_unauthenticated)."""
+def cds_router(settings: ServiceSettings, verifier: TokenVerifier | None, setup: HookSetup, *,
+               feedback_store: FeedbackStore | None = None) -> APIRouter:
+    """Routes under /cds-services. `verifier` None means unauthenticated (only with allow_unauthenticated);
+    `feedback_store` None: the one the settings name (adapter.service.state)."""
     router = APIRouter(prefix="/cds-services", tags=["CDS Hooks"])
-    feedback_store: deque[dict[str, Any]] = deque(maxlen=settings.feedback_limit)
-    router.feedback = feedback_store  # type: ignore[attr-defined]  # for tests and operators
+    store = feedback_store if feedback_store is not None else open_state_for(settings).feedback
+    router.feedback = store  # type: ignore[attr-defined]  # for tests and operators
     document = discovery_document(setup.templates)
 
-    def authenticate(request: Request, audiences: list[str]) -> JSONResponse | None:
+    async def authenticate(request: Request, audiences: list[str]) -> JSONResponse | None:
         if verifier is None:
             return None
-        try:
-            verifier.verify(request.headers.get("authorization"), audiences)
+        try:  # in a thread: the replay store may wait on SQLite or Redis, a key rotation on the EHR's JWKS URL
+            await run_in_threadpool(verifier.verify, request.headers.get("authorization"), audiences)
         except AuthFailure as failure:
             log.info("CDS auth refused: %s", failure.reason)
             return _error(401, failure.reason, auth=True)
+        except StateUnavailable as busy:  # full replay store: refuse new tokens rather than forget live ones
+            log.warning("CDS auth deferred: %s", busy.message)
+            return _unavailable(busy)
         return None
+
+    pool = HookPool(settings.hook_concurrency, settings.hook_retry_after)  # own threads, not the default pool
 
     @router.get("", response_model=Discovery, summary="CDS Hooks discovery")
     def get_discovery() -> Discovery:
@@ -137,27 +189,25 @@ def cds_router(settings: ServiceSettings, verifier: TokenVerifier | None, setup:
     @router.post(f"/{SERVICE_ID}", response_model=CdsResponse, summary="patient-view hook",
                  openapi_extra=_body_schema("CdsRequest"), responses={400: {}, 401: {}, 412: {}, 413: {}})
     async def hook(request: Request) -> Any:
-        started = time.perf_counter()
-        refused = authenticate(request, [endpoint_url(request, settings)])
+        refused = await authenticate(request, [endpoint_url(request, settings)])
         if refused is not None:
             return refused
         instance = "-"
         try:
             cds_request = _parse_hook_request(await _json_body(request))
             instance = loggable(cds_request.hookInstance)
-            response = await run_in_threadpool(answer, cds_request, settings, setup)
-        except CdsError as exc:
-            log.info("hook %s: %s in %.0f ms", instance, exc.status, (time.perf_counter() - started) * 1000)
-            return _error(exc.status, exc.message)
-        log.info("hook %s: 200, %d cards in %.0f ms", instance, len(response.cards),
-                 (time.perf_counter() - started) * 1000)
+            response = await pool.run(answer, cds_request, settings, setup)
+        except CdsError as exc:  # status and timing: the access line (app.py); here what only the hook knows
+            log.info("hook %s: refused with %s", instance, exc.status)
+            return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+        log.info("hook %s: 200, %d cards", instance, len(response.cards))
         return response
 
-    @router.post(f"/{SERVICE_ID}/feedback", summary="CDS Hooks feedback", responses={400: {}, 401: {}, 413: {}},
-                 openapi_extra=_body_schema("Feedback"))
+    @router.post(f"/{SERVICE_ID}/feedback", summary="CDS Hooks feedback",
+                 responses={400: {}, 401: {}, 413: {}, 503: {}}, openapi_extra=_body_schema("Feedback"))
     async def feedback(request: Request) -> Any:
         service_url = endpoint_url(request, settings).removesuffix("/feedback")
-        refused = authenticate(request, [endpoint_url(request, settings), service_url])
+        refused = await authenticate(request, [endpoint_url(request, settings), service_url])
         if refused is not None:
             return refused
         try:
@@ -166,10 +216,13 @@ def cds_router(settings: ServiceSettings, verifier: TokenVerifier | None, setup:
                 parsed = Feedback.model_validate(body)
             except ValidationError:
                 raise CdsError(400, "invalid CDS Hooks feedback") from None
+            await run_in_threadpool(store.add, [item.model_dump(mode="json") for item in parsed.feedback])
         except CdsError as exc:
             return _error(exc.status, exc.message)
-        for item in parsed.feedback:
-            feedback_store.append({"received": time.time(), **item.model_dump(mode="json")})
+        except FeedbackTooLarge as exc:  # refused whole, so that the store's byte bound keeps many small items
+            return _error(413, str(exc))
+        except StateUnavailable as busy:
+            return _unavailable(busy)
         log.info("feedback: %d item(s)", len(parsed.feedback))
         return {}
 

@@ -27,10 +27,11 @@ log = logging.getLogger("adapter.service.cds")
 class CdsError(Exception):
     """A hook request answered with `status` and a short message (no patient data in it)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers  # e.g. Retry-After on a 503
 
 
 def fhir_server_allowed(url: str, prefixes: Iterable[str]) -> bool:
@@ -54,6 +55,8 @@ def unavailable_reason(key: str, value: Any) -> str | None:
     if resource_type != "Bundle":
         return "not a Bundle"
     links = value.get("link") or []
+    if not isinstance(links, list):
+        return "link is not a list"
     if any(isinstance(link, dict) and link.get("relation") == "next" for link in links):
         return "paged (a next link)"
     entries = value.get("entry") or []
@@ -69,7 +72,8 @@ def unavailable_reason(key: str, value: Any) -> str | None:
 def _check_patient(prefetch: Mapping[str, Any], patient_id: str) -> None:
     patient = prefetch.get(PATIENT_KEY)
     if isinstance(patient, dict) and patient.get("resourceType") == "Bundle":
-        patients = [e.get("resource") for e in patient.get("entry") or [] if isinstance(e, dict)]
+        entries = patient.get("entry") or []
+        patients = [e.get("resource") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
         patient = patients[0] if len(patients) == 1 else None
     if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
         raise CdsError(400, "prefetch 'patient' is not a Patient resource")
@@ -119,6 +123,7 @@ def _pull(request: CdsRequest, settings: ServiceSettings, patient_id: str,
     from adapter.fhir.auth import BearerToken
     from adapter.fhir.client import FhirClient
     from adapter.fhir.pull import plan_for, pull_patient
+    from adapter.http.retry import Deadline
 
     auth = None
     if request.fhirAuthorization is not None:
@@ -126,8 +131,12 @@ def _pull(request: CdsRequest, settings: ServiceSettings, patient_id: str,
             auth = BearerToken(request.fhirAuthorization.access_token)
         except AdapterError:
             raise CdsError(400, "fhirAuthorization.access_token is not usable") from None
+    # One wall-clock deadline for the whole pull (every request, retry, pause and page of it): a server that
+    # trickles its answer cannot hold the hook — and a worker thread — longer than `hook_deadline`.
+    deadline = Deadline(settings.hook_deadline)
     try:
-        with FhirClient(request.fhirServer or "", auth=auth, timeout=settings.fhir_timeout, retries=1) as client:
+        with FhirClient(request.fhirServer or "", auth=auth, timeout=min(settings.fhir_timeout, settings.hook_deadline),
+                        retries=1, deadline=deadline) as client:  # type: ignore[arg-type]  # shared Deadline
             return pull_patient(client, patient_id, plan_for(observation_codes))
     except FetchError as exc:
         status = getattr(exc, "status", None)

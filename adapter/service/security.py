@@ -5,14 +5,17 @@ Order of checks (the first failure wins, each with a short reason for the 401):
 before anything is verified); `kid` present; `iss` is a trusted client; `kid` names one of that client's keys, of
 the key type the algorithm needs; signature; `aud` is the URL of the endpoint called; `exp`, `iat`, `jti`
 present; not expired, not issued in the future (small leeway), lifetime bounded; `jti` not seen before while the
-token is alive (replay).
+token is alive (replay, in a `ReplayStore`: memory, SQLite or Redis — a full store raises StoreFull, a 503).
+
+A trusted client whose JWKS came from a URL has its keys fetched again when a token names an unknown `kid`
+(key rotation), at most once per `refresh_interval` per issuer and process; a failed fetch keeps the old keys.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,11 +23,16 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from adapter.errors import AdapterError
+from adapter.http.jwks import JwksRefresher
+from adapter.service.state import DEFAULT_REPLAY_ENTRIES, Replayed, ReplayStore
+from adapter.service.state.memory import MemoryReplayStore
+
+log = logging.getLogger("adapter.service.security")
 
 ALGORITHMS = frozenset({"ES384", "RS384"})
 MIN_RSA_BITS = 2048
 MAX_TOKEN_CHARS = 16 * 1024
-MAX_REPLAY_ENTRIES = 100_000
+MAX_REPLAY_ENTRIES = DEFAULT_REPLAY_ENTRIES
 
 
 class AuthFailure(Exception):
@@ -71,9 +79,10 @@ def _keys_of(iss: str, jwks: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class TokenVerifier:
-    """Checks CDS Hooks client JWTs against the trusted clients' keys; remembers `jti`s to refuse replays.
+    """Checks CDS Hooks client JWTs against the trusted clients' keys; records each `jti` in `replay`.
 
-    The replay memory is per process (run one worker, or put a shared store in front when scaling out).
+    `replay` must be shared by every process that serves the same clients (SQLite or Redis); the default is
+    this process's memory. `jwks_urls` maps an issuer to the URL its keys came from, for key rotation.
     """
 
     def __init__(
@@ -83,13 +92,19 @@ class TokenVerifier:
         leeway: int = 30,
         max_lifetime: int = 3600,
         clock: Any = time.time,
+        replay: ReplayStore | None = None,
+        jwks_urls: Mapping[str, str] | None = None,
+        refresh_interval: float = 60.0,
     ) -> None:
         self._keys = {iss: _keys_of(iss, jwks) for iss, jwks in trusted_clients.items()}
         self._leeway = leeway
         self._max_lifetime = max_lifetime
         self._clock = clock
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._lock = threading.Lock()
+        # `is None`, not `or`: a store with __len__ is falsy while empty
+        self._replay: ReplayStore = MemoryReplayStore(MAX_REPLAY_ENTRIES, clock=clock) if replay is None else replay
+        self.refreshers = {iss: JwksRefresher(url, min_interval=refresh_interval)
+                           for iss, url in (jwks_urls or {}).items() if iss in self._keys}
+        self._refresh_locks = {iss: threading.Lock() for iss in self.refreshers}
 
     @property
     def issuers(self) -> list[str]:
@@ -112,7 +127,10 @@ class TokenVerifier:
             raise AuthFailure("token lifetime too long")
         if now - iat > self._max_lifetime + self._leeway:
             raise AuthFailure("token issued too long ago")
-        self._remember(iss, jti, float(exp) + self._leeway, now)
+        try:  # StoreFull / StateUnavailable pass through: the caller answers 503, not 401
+            self._replay.claim(iss, jti, float(exp) + self._leeway)
+        except Replayed:
+            raise AuthFailure("token replayed (jti already used)") from None
         return claims
 
     def _key_for(self, token: str, alg: str, kid: str) -> tuple[str, Any]:
@@ -124,7 +142,7 @@ class TokenVerifier:
         iss = unverified.get("iss")
         if not isinstance(iss, str) or iss not in self._keys:
             raise AuthFailure("issuer not trusted")
-        key = self._keys[iss].get(kid)
+        key = self._keys[iss].get(kid) or self._refreshed_key(iss, kid)
         if key is None:
             raise AuthFailure("unknown kid for this issuer")
         if (alg == "ES384") != isinstance(key, ec.EllipticCurvePublicKey):
@@ -156,15 +174,25 @@ class TokenVerifier:
             raise AuthFailure(f"invalid token ({type(exc).__name__})") from None
         return claims
 
-    def _remember(self, iss: str, jti: str, until: float, now: float) -> None:
-        with self._lock:
-            for key, expiry in list(self._seen.items()):  # oldest first; stop at the first live one
-                if expiry > now and len(self._seen) < MAX_REPLAY_ENTRIES:
-                    break
-                del self._seen[key]
-            if (iss, jti) in self._seen:
-                raise AuthFailure("token replayed (jti already used)")
-            self._seen[(iss, jti)] = until
+    def _refreshed_key(self, iss: str, kid: str) -> Any:
+        """The key `kid` after fetching the issuer's JWKS again (rate-limited), or None."""
+        refresher = self.refreshers.get(iss)
+        if refresher is None:
+            return None
+        with self._refresh_locks[iss]:  # one fetch at a time; a waiter then sees the new keys
+            key = self._keys[iss].get(kid)
+            if key is not None:
+                return key
+            jwks = refresher.refresh()
+            if jwks is None:
+                return None
+            try:
+                self._keys[iss] = _keys_of(iss, jwks)
+            except AdapterError as exc:
+                log.warning("refreshed JWKS of %s unusable, keeping the old keys: %s", iss, exc)
+                return None
+            log.info("JWKS of %s refreshed: kids %s", iss, sorted(self._keys[iss]))
+            return self._keys[iss].get(kid)
 
 
 def _is_number(value: Any) -> bool:

@@ -3,13 +3,18 @@
 A conversion is reduced once to ``to = value * factor + offset`` (Decimals, 15 significant digits) and
 memoised per (from, to, molar mass) in `_conversions`, which the persistent cache can also seed; the
 result is then rounded to 12 significant digits, so a seeded factor gives the very same Decimal.
+
+Precision is bounded: a value, and a result, must lie within [1e-24, 1e24] in magnitude (or be 0) — far beyond
+any lab value in any unit — and all arithmetic runs in a local context. Anything else (1e28, 1e-30, a 30-digit
+integer, a factor that would overflow) is a UnitConversionError "value out of range for conversion", never a
+`decimal` exception.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DecimalException
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +27,15 @@ if TYPE_CHECKING:
 SIGNIFICANT_DIGITS = 12
 _RESULT_CTX = Context(prec=SIGNIFICANT_DIGITS, rounding=ROUND_HALF_EVEN)
 _FACTOR_CTX = Context(prec=15, rounding=ROUND_HALF_EVEN)
+MAX_MAGNITUDE = Decimal("1e24")  # beyond any lab value in any unit (RBC 5e12/L, pmol/L as mol/L 1e-12)
+MIN_MAGNITUDE = Decimal("1e-24")
+_WIDE_CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)  # integral form of a result (at most 25 digits)
+OUT_OF_RANGE = "value out of range for conversion"
+
+
+def within_range(value: Decimal) -> bool:
+    """A finite value that is 0 or of magnitude in [1e-24, 1e24]: safe for any arithmetic here."""
+    return value.is_finite() and (value.is_zero() or MIN_MAGNITUDE <= value.copy_abs() <= MAX_MAGNITUDE)
 
 Conversion = tuple[Decimal, Decimal] | str  # (factor, offset), or why the units do not convert
 ConversionKey = tuple[str, str, Decimal | None]  # (from, to, molar mass in g/mol)
@@ -199,7 +213,7 @@ def _tidy(d: Decimal) -> Decimal:
     """Strip trailing zeros without switching to exponent notation (90, not 9E+1)."""
     d = d.normalize(_RESULT_CTX)
     if d.as_tuple().exponent > 0:  # type: ignore[operator]
-        d = d.quantize(Decimal(1))
+        d = d.quantize(Decimal(1), context=_WIDE_CTX)  # up to 25 digits: the range is bounded
     return d
 
 
@@ -210,7 +224,14 @@ def _as_decimal(value: object, from_unit: str) -> Decimal:
         value = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
     if not value.is_finite():
         raise UnitConversionError(f"cannot convert {value} {from_unit}: not a finite number")
+    if not within_range(value):
+        raise UnitConversionError(f"cannot convert {_brief(value)} {from_unit}: {OUT_OF_RANGE}")
     return value
+
+
+def _brief(value: Decimal) -> str:
+    """A value of any size in a few characters (1e+28, 1.235e-30), for messages."""
+    return format(value, ".4g")
 
 
 def convert(
@@ -223,12 +244,15 @@ def convert(
     """``value`` in ``from_unit`` expressed in ``to_unit`` (UCUM codes), rounded to 12 significant digits.
 
     Raises UnitConversionError (message names both units and why) when a unit is unknown or not
-    UCUM, when the units are not commensurable, or when a mass <-> substance conversion has no
-    ``molar_mass`` (g/mol).
+    UCUM, when the units are not commensurable, when a mass <-> substance conversion has no
+    ``molar_mass`` (g/mol), or when the value or the result is out of range (see the module docstring).
     """
     value = _as_decimal(value, from_unit)
     if molar_mass is not None and not isinstance(molar_mass, Decimal):
-        molar_mass = Decimal(str(molar_mass))
+        try:
+            molar_mass = Decimal(str(molar_mass))
+        except DecimalException:
+            raise UnitConversionError(f"molar mass {str(molar_mass)[:20]!r} is not a number") from None
     try:
         found = conversion(from_unit, to_unit, molar_mass)
     except TypeError:  # unhashable unit argument
@@ -236,10 +260,18 @@ def convert(
     if isinstance(found, str):
         raise UnitConversionError(found)
     factor, offset = found
-    result = _RESULT_CTX.multiply(value, factor)
-    if offset:
-        result = _RESULT_CTX.add(result, offset)
-    return _tidy(result)
+    try:
+        result = _RESULT_CTX.multiply(value, factor)
+        if offset:
+            result = _RESULT_CTX.add(result, offset)
+        if within_range(result):
+            return _tidy(result)
+    except DecimalException:  # an overflowing factor: the same refusal as an out-of-range result
+        pass
+    raise UnitConversionError(
+        f"cannot convert {_brief(value)} {from_unit} to {to_unit}: {OUT_OF_RANGE} "
+        "(the result would lie outside 1e-24…1e24)"
+    )
 
 
 def warm_up(table: UnitTable | None = None) -> None:

@@ -213,8 +213,9 @@ def test_au_hemoglobin_without_unit_text_is_read(au_facts):
         assert platelets["result"] == "pass" and "250 10*9/L" in platelets["reason"]
 
 
-def test_au_text_only_reference_ranges_make_uln_criteria_unknown(au_facts):
-    """The AU results give reference ranges only as text ("115-165"): no ULN to multiply.
+def test_au_text_only_reference_ranges_are_read_as_the_uln(au_facts):
+    """The AU results give reference ranges only as text ("115-165"), as EHR exports do: a simple "low-high"
+    text is read as a ULN in the result's own unit, and the reason says so (issue 9; it used to be `unknown`).
 
     Neither trial applies a ULN limit to a result the AU bundle holds (its ALT, AST, bilirubin, creatinine,
     INR, APTT and PT are absent, so those criteria are unknown for want of a result), so ULN limits on its
@@ -233,9 +234,8 @@ def test_au_text_only_reference_ranges_make_uln_criteria_unknown(au_facts):
         within_uln("718-7", "Hemoglobin"), within_uln("777-3", "Platelets")]}
     evaluation = evaluate(variable, au_facts, date(2024, 6, 13))
     for c, text in zip(evaluation.criteria, ("'115-165'", "'150-400'"), strict=True):
-        assert c.result == "unknown"
-        assert "no upper reference limit (ULN)" in c.reason
-        assert f"reference range given only as text: {text}" in c.reason
+        assert c.result == "pass", c.reason
+        assert f"read from the reference range text {text}" in c.reason
     # and the trials' own ULN criteria are unknown, never a pass
     for nct, cids in (("NCT03787251", ("inc-alt-ast", "inc-bilirubin", "inc-renal-function")),
                       ("NCT03320629", ("inc-alt-ast", "inc-bilirubin", "inc-renal-function", "inc-inr",

@@ -99,7 +99,7 @@ def test_alt_ast_conditional_on_liver_metastases(catalog):
         assert plain["definitionByTypeAndValue"]["valueQuantity"]["value"] == 2.5
         assert plain["definitionByTypeAndValue"]["type"]["coding"][0]["code"] == loinc
         mets, relaxed = with_mets["definitionByCombination"]["characteristic"]
-        assert mets["definitionByTypeAndValue"]["valueCodeableConcept"]["coding"][0]["code"] == "94381002"
+        assert "94381002" in [c["code"] for c in mets["definitionByTypeAndValue"]["valueCodeableConcept"]["coding"]]
         assert relaxed["definitionByTypeAndValue"]["valueQuantity"]["value"] == 5
 
 
@@ -114,6 +114,28 @@ def test_kidney_logic_or_for_787251_and_for_629(catalog):
         50,
         "mL/min",
     )
+
+
+def test_record_entries_carry_names_and_partial_codes(catalog):
+    """Issue 9: the value set in coding, the names (display, then synonyms) as `;`-separated text, and the partial
+    codes in the record-entry-reading extension — in R5 on the characteristic, and the same in R4."""
+    from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION
+
+    concept = catalog.concepts.conditions["escc"]
+    c = characteristic(catalog, "NCT03787251", "inc-escc-diagnosis")
+    escc = c["definitionByCombination"]["characteristic"][0]
+    value = escc["definitionByTypeAndValue"]["valueCodeableConcept"]
+    assert value["text"].split("; ")[0] == concept.display
+    assert set(concept.synonyms) <= set(value["text"].split("; "))
+    (reading,) = [e for e in escc["extension"] if e["url"] == RECORD_ENTRY_EXTENSION]
+    parts = [part for part in reading["extension"] if part["url"] == "partialCode"]
+    partial = [{p["url"]: p for p in part["extension"]} for part in parts]
+    assert len(partial) == len(concept.partial_codes) > 0
+    assert {(p["coding"]["valueCoding"]["code"], p["missing"]["valueString"]) for p in partial} == {
+        (code.code, code.missing) for code in concept.partial_codes}
+    r4 = resources(catalog, "NCT03320629", "R4")["EvidenceVariable/NCT03320629-eligibility"]
+    top = next(ch for ch in r4["characteristic"] if ch.get("description", "").startswith("Have received prior"))
+    assert top["extension"][0]["url"] == RECORD_ENTRY_EXTENSION
 
 
 def test_transfusion_look_back_is_anchored_on_the_blood_count(catalog):

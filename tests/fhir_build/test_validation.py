@@ -2,11 +2,11 @@
 
 The validator runs offline (tools/fhir-validator, through tests/support/fhir_validator.py). The engine does not
 take conformance resources from the instance it validates, so the trial Bundles are also given as
-``definitions=``: they carry the project's own StructureDefinition (the R4 extension r5-definition-by-combination)
-and CodeSystem (derived-measure). Each version is one validator call: the trial Bundles, the evaluation results
-(R5: two fixture patients against every trial, as of 2026-11-01) and a few deliberately broken copies that show
-the checks are live (the definitions are in effect, the extension context is checked). Warnings are limited to an
-explicit allow-list of kinds, so a new kind fails here.
+``definitions=``: they carry the project's own StructureDefinitions (the extension record-entry-reading, in R5
+and R4, and the R4 extension r5-definition-by-combination) and CodeSystem (derived-measure). Each version is one
+validator call: the trial Bundles, the evaluation results (R5: two fixture patients against every trial, as of
+2026-11-01) and a few deliberately broken copies that show the checks are live (the definitions are in effect, the
+extension context is checked). Warnings are limited to an explicit allow-list of kinds, so a new kind fails here.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from adapter.eligibility.facts import facts_from_bundle
 from adapter.evaluation import evaluate_trial
 from adapter.fhir_build import build_bundle
 from adapter.fhir_build.common import DERIVED_CODE_SYSTEM
-from adapter.fhir_build.definitions import r5_combination_extension_definition
+from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION, r5_combination_extension_definition
 from adapter.fhir_build.r4 import R5_COMBINATION_EXTENSION
 from adapter.render.fhir import evaluation_bundle
 from tests.support.fhir_validator import Issue, ValidationResult, format_issues, validate_files
@@ -79,6 +79,13 @@ UCUM_ANNOTATION = Known(
     "TYPE_SPECIFIC_CHECKS_DT_QTY_UCUM_ANNOTATIONS",
     r"^UCUM Codes that contain human readable annotations like \{",
 )
+# The code systems of the concept library's value sets (mappings/concepts-*.yaml) that the validator has no
+# definition of offline, named one by one: RxNorm, ATC, WHO ICD-10, ICD-10-CM, CPT, ICD-10-PCS, HCPCS.
+VALUE_SET_SYSTEMS = (
+    r"http://www\.nlm\.nih\.gov/research/umls/rxnorm|http://www\.whocc\.no/atc|http://hl7\.org/fhir/sid/icd-10"
+    r"|http://hl7\.org/fhir/sid/icd-10-cm|http://www\.ama-assn\.org/go/cpt|http://www\.cms\.gov/Medicare/Coding/ICD10"
+    r"|https?://www\.cms\.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+)
 IDENTIFIER_TYPE = no_code("identifier without a type code", "identifier-type")
 JURISDICTION = no_code("jurisdiction as text only", "jurisdiction")
 
@@ -95,6 +102,13 @@ KNOWN_WARNINGS: dict[str, list[Known]] = {
             "THO research-study-arm-type not in the R4 core",
             r"http://terminology\.hl7\.org/CodeSystem/research-study-arm-type",
         ),
+        unknown_code_system("value-set code systems cannot be checked offline", rf"({VALUE_SET_SYSTEMS})"),
+        # record-entry-reading partial codes (valueCoding) in those code systems
+        Known(
+            "value-set coding not checkable (partial codes)",
+            "TERMINOLOGY_TX_SYSTEM_UNSUPPORTED",
+            rf"^The code cannot be checked because codeSystem '({VALUE_SET_SYSTEMS})' ",
+        ),
         UCUM_ANNOTATION,
         IDENTIFIER_TYPE,
         JURISDICTION,
@@ -108,6 +122,11 @@ KNOWN_WARNINGS: dict[str, list[Known]] = {
             "LOINC/SNOMED coding not checkable (evaluation codes)",
             "TERMINOLOGY_TX_SYSTEM_UNSUPPORTED",
             r"^The code cannot be checked because codeSystem 'http://(loinc\.org|snomed\.info/sct)' ",
+        ),
+        Known(
+            "value-set coding not checkable (evaluation codes)",
+            "TERMINOLOGY_TX_SYSTEM_UNSUPPORTED",
+            rf"^The code cannot be checked because codeSystem '({VALUE_SET_SYSTEMS})' ",
         ),
     ],
 }
@@ -159,7 +178,12 @@ def _broken_r4(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     uses[0]["valueInteger"] = 1
     bad_context = r5_combination_extension_definition()
     bad_context["context"] = [{"type": "element", "expression": "EvidenceVariable.noSuchElement"}]
-    return {"extension_wrong_value_type": wrong_type, "definition_bad_context": bad_context}
+    bad_reading = copy.deepcopy(bundle)
+    readings = _find(bad_reading, lambda n: n.get("url") == RECORD_ENTRY_EXTENSION and "extension" in n)
+    assert readings, "the R4 bundle no longer uses record-entry-reading: pick another trial for this case"
+    readings[0]["extension"].append({"url": "history", "valueString": "yes"})
+    return {"extension_wrong_value_type": wrong_type, "definition_bad_context": bad_context,
+            "record_entry_reading_wrong_value_type": bad_reading}
 
 
 def _broken_r5(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -183,7 +207,9 @@ def _run(version: str, directory: Path) -> Run:
                 result = evaluation_bundle(evaluate_trial(CATALOG.get(nct), facts, AS_OF))
                 path = _write(directory, f"evaluation-{patient}-{nct}.json", result, documents)
                 evaluation_paths[f"{patient}/{nct}"] = path
-    first = bundles[TRIALS[0]]
+    first = bundles[TRIALS[0]] if version == "R5" else next(
+        b for b in bundles.values() if _find(b, lambda n: n.get("url") == RECORD_ENTRY_EXTENSION and "extension" in n)
+    )
     broken = _broken_r4(first) if version == "R4" else _broken_r5(first)
     broken_paths = {case: _write(directory, f"broken-{case}.json", r, documents) for case, r in broken.items()}
 
@@ -220,7 +246,10 @@ def test_r4_bundles_carry_the_project_definitions() -> None:
     """What definitions= relies on: the Bundles hold the project's own conformance resources."""
     for nct in TRIALS:
         r4 = build_bundle(CATALOG.get(nct), "R4")
-        assert [sd["url"] for sd in _entries(r4, "StructureDefinition")] == [R5_COMBINATION_EXTENSION]
+        assert [sd["url"] for sd in _entries(r4, "StructureDefinition")] == [
+            RECORD_ENTRY_EXTENSION, R5_COMBINATION_EXTENSION]
+        r5 = build_bundle(CATALOG.get(nct), "R5")
+        assert [sd["url"] for sd in _entries(r5, "StructureDefinition")] == [RECORD_ENTRY_EXTENSION]
         for version in VERSIONS:
             bundle = build_bundle(CATALOG.get(nct), version)  # type: ignore[arg-type]
             assert [cs["url"] for cs in _entries(bundle, "CodeSystem")] == [DERIVED_CODE_SYSTEM]
@@ -285,6 +314,12 @@ def test_the_project_definitions_are_in_effect(runs: dict[str, Run]) -> None:
         [bad_context]
     )
     assert "EvidenceVariable.noSuchElement" in bad_context.errors[0].message
+
+    bad_reading = r4["record_entry_reading_wrong_value_type"]
+    assert bad_reading.errors, format_issues([bad_reading])
+    # a string where the history sub-extension takes a boolean: "Boolean values must be 'true' or 'false'"
+    assert all(".extension[0].extension[" in i.location for i in bad_reading.errors), format_issues([bad_reading])
+    assert any("Boolean" in i.message or RECORD_ENTRY_EXTENSION in i.message for i in bad_reading.errors)
 
     unknown_code = r5["derived_measure_unknown_code"]
     assert [i.message_id for i in unknown_code.errors] == ["Terminology_PassThrough_TX_Message"], format_issues(

@@ -50,7 +50,8 @@ def test_the_wheel_carries_the_reviewed_data(installed: tuple[Path, Path]) -> No
             "print(sorted(p.name for p in d.iterdir())); print(adapter.__file__)")
     out = _run(bin_dir / "python", "-c", code, cwd=cwd).stdout.splitlines()
     names = json.loads(out[0].replace("'", '"'))
-    assert {"concepts.yaml", "concepts-conditions.yaml", "units.yaml", "NCT03787251.yaml", "NCT03787251.json", "NCT03320629.yaml",
+    assert {"concepts.yaml", "concepts-conditions.yaml", "units.yaml", "NCT03787251.yaml", "NCT03787251.json",
+            "NCT03320629.yaml",
             "NCT03320629.json"} <= set(names)
     assert str(ROOT) not in out[1], "the installed package, not the checkout, must be imported"
 

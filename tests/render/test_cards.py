@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from adapter.render.cards import SUMMARY_LIMIT, card_detail, card_for, card_summary, cards, md
 from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, trial_evaluation
 
@@ -29,8 +33,8 @@ Evaluated on 2026-11-01: 2 met ✔, 1 not met ✘, 1 need data ?, 1 to review by
 
 def test_markdown_from_records_and_patient_data_is_inert() -> None:
     assert md("**bold** <script>alert(1)</script> [x](javascript:1)") == (
-        "\\*\\*bold\\*\\* \\<script\\>alert(1)\\</script\\> \\[x\\](javascript:1)")
-    assert md("a\n\n# heading") == "a # heading"
+        "\\*\\*bold\\*\\* \\<script\\>alert(1)\\</script\\> \\[x\\]\\(javascript\\:1)")
+    assert md("a\n\n# heading") == "a \\# heading"
 
 
 def test_detail_lists_what_would_settle_it_then_each_group():
@@ -65,3 +69,61 @@ def test_cards_skip_ineligible_and_closed_trials_unless_asked():
     assert [c.links[0].label[:11] for c in cards([open_, closed, ineligible], include_closed=False)] == ["NCT00000001"]
     assert [c.links[0].label[:11] for c in cards(iter([open_, closed, ineligible]), include_closed=True)] == [
         "NCT00000001", "NCT00000002"]
+
+
+# -- record and patient text cannot make a link, an image or HTML (issue 10, item 12) ---------------------------
+
+HOSTILE = ["www.evil.example/login", "https://x.y", "<http://evil.example/a>", "![img](http://evil.example/p.png)",
+           "[click](javascript:alert(1))", "&lt;script&gt; &#x3C;b&#x3E; &amp;", "<b>bold</b>", "mailto:a@evil.com",
+           "evil.com/login", "`code`", "# heading", "line\nbreak\r\n\n- item"]
+
+
+def _tokens(markdown: str) -> list[Any]:
+    from markdown_it import MarkdownIt
+
+    flat: list[Any] = []
+    for token in MarkdownIt("commonmark").parse(markdown):  # in document order, inline children after their block
+        flat.append(token)
+        flat.extend(token.children or ())
+    return flat
+
+
+def _assert_inert(markdown: str) -> None:
+    kinds = {t.type for t in _tokens(markdown)}
+    assert not kinds & {"link_open", "image", "html_inline", "html_block", "code_inline"}, kinds
+    # GFM and linkify autolink from the source text: no scheme, no `www.`, no bare domain survives
+    for needle in ("://", "www.", "evil.example", "evil.com", "]("):
+        assert needle not in markdown, needle
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_md_output_is_inert_for_a_markdown_parser(text: str) -> None:
+    shown = md(text)
+    _assert_inert(shown)
+    assert "\n" not in shown
+    kinds = {t.type for t in _tokens(shown)}
+    assert kinds <= {"paragraph_open", "inline", "text", "paragraph_close"}, kinds  # one plain paragraph
+    # and the reader sees exactly the text: no entity decoded, no markup eaten
+    seen = "".join(t.content for t in _tokens(shown) if t.type == "text")
+    assert seen == " ".join(text.split())
+
+
+def test_a_unit_text_from_an_observation_cannot_become_a_link_in_a_card() -> None:
+    from datetime import date
+
+    from adapter.eligibility.facts import facts_from_bundle
+    from adapter.evaluation import evaluate_trial
+    from tests.eligibility.rules.helpers import T629, variant
+    from tests.support.trials import CATALOG
+
+    bundle = variant("p-eligible-us-units", eligible_us_units_anc={"value": 4.1, "unit": "www.evil.example/login"})
+    result = evaluate_trial(CATALOG.get(T629), facts_from_bundle(bundle, CATALOG.units), date(2026, 11, 1))
+    neutrophils = next(c for c in result.evaluation.criteria if c.id == "inc-neutrophils")
+    assert "www.evil.example/login" in neutrophils.reason + str(neutrophils.evidence)  # the text does reach the card
+    detail = card_detail(result)
+    assert "www\\.evil\\.example/login" in detail
+    _assert_inert(detail)
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(detail)
+    assert "<a " not in html and "<img" not in html and "www.evil.example/login" in html  # shown, as text

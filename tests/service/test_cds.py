@@ -280,8 +280,8 @@ def test_allow_list_matching() -> None:
 
 def test_markdown_from_records_and_patient_data_is_inert() -> None:
     assert md("**bold** <script>alert(1)</script> [x](javascript:1)") == (
-        "\\*\\*bold\\*\\* \\<script\\>alert(1)\\</script\\> \\[x\\](javascript:1)")
-    assert md("a\n\n# heading") == "a # heading"
+        "\\*\\*bold\\*\\* \\<script\\>alert(1)\\</script\\> \\[x\\]\\(javascript\\:1)")
+    assert md("a\n\n# heading") == "a \\# heading"
 
 
 def test_prefetch_from_resources_shape() -> None:

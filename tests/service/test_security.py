@@ -100,6 +100,9 @@ BAD_TOKENS = {
     "missing jti": lambda: ES.token(jti=DROP),
     "missing aud": lambda: ES.token(aud=DROP),
     "lifetime too long": lambda: ES.token(exp=int(time.time()) + 30 * 86400),
+    "alg as a list": lambda: unsigned_parts({"alg": ["ES384"], "kid": ES.kid}, good_claims()) + ".x",
+    "kid as an object": lambda: unsigned_parts({"alg": "ES384", "kid": {"k": 1}}, good_claims()) + ".x",
+    "issued ten days ago": lambda: ES.token(iat=int(time.time()) - 10 * 86400),
 }
 
 
@@ -155,7 +158,7 @@ def test_feedback_needs_a_token_and_is_stored(client: TestClient) -> None:
     assert client.post(url, json=feedback).status_code == 401
     answer = client.post(url, json=feedback, headers=ES.headers(aud="http://testserver" + url))
     assert answer.status_code == 200, answer.text
-    assert client.app.state.feedback[-1]["card"] == "c0ffee"
+    assert client.app.state.feedback.recent(1)[-1]["card"] == "c0ffee"
     # the service URL as audience is accepted for feedback too
     assert client.post(url, json=feedback, headers=ES.headers()).status_code == 200
     assert client.post(url, json={"feedback": []}, headers=ES.headers()).status_code == 400
@@ -234,3 +237,98 @@ def test_serve_with_a_bad_trusted_client_exits_2(capsys: pytest.CaptureFixture[s
     assert main(["serve", "--trusted-client", "nonsense"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ISS=JWKS" in err
+
+
+# -- JWKS by URL: key rotation -------------------------------------------------------------------------------------
+
+JWKS_URL = "https://ehr.example.org/.well-known/jwks.json"
+
+
+def _rotating_client(**limits: Any) -> TestClient:
+    settings = load_settings(trusted_clients=[f"{ISS}={JWKS_URL}"], include_closed_trials=True,
+                             as_of=date(2026, 11, 1), environ={}, **limits)
+    return TestClient(create_app(settings, CATALOG, warm=False))
+
+
+def test_an_unknown_kid_refreshes_the_jwks_once_a_minute(body: dict[str, Any]) -> None:
+    old, new, newer = Signer("ES384", "2026-10"), Signer("ES384", "2026-11"), Signer("ES384", "2026-12")
+    with respx.mock:
+        route = respx.get(JWKS_URL).mock(side_effect=[httpx.Response(200, json={"keys": [old.jwk]}),
+                                                      httpx.Response(200, json={"keys": [new.jwk]}),
+                                                      httpx.Response(200, json={"keys": [newer.jwk]})])
+        client = _rotating_client()
+        assert route.call_count == 1  # at start-up
+        assert client.post(SERVICE_PATH, json=body, headers=old.headers()).status_code == 200
+        assert route.call_count == 1  # a known kid costs no fetch
+        rotated = client.post(SERVICE_PATH, json=body, headers=new.headers())
+        assert rotated.status_code == 200, rotated.text[:200]
+        assert route.call_count == 2  # one refresh on the unknown kid
+        unknown = client.post(SERVICE_PATH, json=body, headers=newer.headers())
+        assert unknown.status_code == 401 and "unknown kid" in unknown.json()["error"]
+        assert route.call_count == 2  # a second unknown kid within the minute: no fetch
+        assert client.post(SERVICE_PATH, json=body, headers=new.headers()).status_code == 200
+        assert client.post(SERVICE_PATH, json=body, headers=old.headers()).status_code == 401  # rotated out
+
+
+def test_a_failed_refresh_keeps_the_old_keys(body: dict[str, Any]) -> None:
+    old = Signer("ES384", "kept")
+    with respx.mock:
+        route = respx.get(JWKS_URL).mock(side_effect=[httpx.Response(200, json={"keys": [old.jwk]}),
+                                                      httpx.Response(404),
+                                                      httpx.Response(200, json={"keys": [{"kty": "oct"}]})])
+        client = _rotating_client(jwks_refresh_interval=0.001)
+        for expected_fetches in (2, 3):  # a 404, then a JWKS with no usable key
+            assert client.post(SERVICE_PATH, json=body, headers=Signer("ES384", "new").headers()).status_code == 401
+            assert route.call_count == expected_fetches
+            assert client.post(SERVICE_PATH, json=body, headers=old.headers()).status_code == 200
+
+
+def test_the_refresh_interval_elapses() -> None:
+    from adapter.http.jwks import JwksRefresher
+
+    now = [1000.0]
+    refresher = JwksRefresher(JWKS_URL, min_interval=60, clock=lambda: now[0])
+    with respx.mock:
+        route = respx.get(JWKS_URL).mock(return_value=httpx.Response(200, json={"keys": [ES.jwk]}))
+        assert refresher.refresh() == {"keys": [ES.jwk]}
+        now[0] += 59
+        assert refresher.refresh() is None
+        now[0] += 2
+        assert refresher.refresh() is not None
+        assert route.call_count == 2
+
+
+# -- issue 10 (13): the audience comes from configuration, and the API's description needs the API token -------
+
+
+def test_a_token_for_the_host_header_is_not_the_audience(client: TestClient, body: dict[str, Any]) -> None:
+    evil = "http://evil.example" + SERVICE_PATH
+    answer = client.post(SERVICE_PATH, json=body, headers={**ES.headers(aud=evil), "Host": "evil.example"})
+    assert answer.status_code == 401 and "audience" in answer.json()["error"]
+    # the Host header changes nothing: the service's own URL is still the audience
+    answer = client.post(SERVICE_PATH, json=body, headers={**ES.headers(), "Host": "evil.example"})
+    assert answer.status_code == 200, answer.text
+
+
+def test_bind_url_is_the_audience_without_a_public_base_url(jwks_file: Path, body: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    settings = replace(load_settings(trusted_clients=[f"{ISS}={jwks_file}"], include_closed_trials=True,
+                                     as_of=date(2026, 11, 1), environ={}), bind_url="http://127.0.0.1:8000")
+    with TestClient(create_app(settings, CATALOG, warm=False)) as bound:
+        assert bound.post(SERVICE_PATH, json=body, headers=ES.headers()).status_code == 401  # aud http://testserver
+        good = ES.headers(aud="http://127.0.0.1:8000" + SERVICE_PATH)
+        assert bound.post(SERVICE_PATH, json=body, headers=good).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/redoc"])
+def test_docs_and_openapi_need_the_api_token_when_one_is_set(path: str) -> None:
+    with TestClient(create_app(ServiceSettings(allow_unauthenticated=True, api_token="s3cret"), CATALOG,
+                               warm=False)) as guarded:
+        refused = guarded.get(path)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert guarded.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert guarded.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert guarded.get("/healthz").status_code == 200
+    with TestClient(create_app(ServiceSettings(allow_unauthenticated=True), CATALOG, warm=False)) as open_:
+        assert open_.get(path).status_code == 200  # no token configured: open, as before

@@ -6,6 +6,8 @@ import time
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapter.errors import AdapterError, UnitConversionError
 from adapter.units import convert, warm_up
@@ -209,3 +211,46 @@ def test_unhashable_or_missing_units_raise():
 def test_offset_unit_inside_compound_unit_is_refused():
     with pytest.raises(UnitConversionError, match="offset unit"):
         convert(D("1"), "Cel/h", "[degF]/h")
+
+
+# ------------------------------------------------------------------- bounded precision (hostile values)
+
+PROPERTY_UNITS = ["10*3/uL", "10*9/L", "/uL", "/L", "/mm3", "g/dL", "g/L", "mg/dL", "umol/L", "mmol/L", "[degF]",
+                  "Cel", "K", "kg", "[lb_av]", "mL/min", "mL/min/{1.73_m2}", "U/L", "[IU]/L", "%", "1", "s", "ms",
+                  "Tm3", "fL", "pg/mL", "mol/L", "pmol/L"]
+HOSTILE_VALUES = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.builds(lambda m, e: D(f"{m}E{e}"), st.integers(-10**15, 10**15), st.integers(-999_990, 999_990)),
+    st.integers(-(10**40 - 1), 10**40 - 1),
+    st.integers(-(10**40 - 1), 10**40 - 1).map(D),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(HOSTILE_VALUES, st.sampled_from(PROPERTY_UNITS), st.sampled_from(PROPERTY_UNITS),
+       st.sampled_from([None, D("113.12"), D("16110"), D("1E-20")]))
+def test_convert_returns_a_finite_decimal_or_raises_unit_conversion_error(value, source, target, molar_mass):
+    try:
+        result = convert(value, source, target, molar_mass=molar_mass)
+    except UnitConversionError:
+        return
+    assert isinstance(result, Decimal) and result.is_finite()
+    assert result.is_zero() or D("1E-24") <= abs(result) <= D("1E24")
+
+
+@pytest.mark.parametrize("value", [D("1E+28"), D("1E-30"), 123456789012345678901234567890, 1e308, 5e-324,
+                                   D("1E+999999"), D("-1E+999999")])
+@pytest.mark.parametrize("units", [("10*3/uL", "10*9/L"), ("g/dL", "g/L"), ("[degF]", "Cel")])
+def test_absurd_values_are_refused_with_a_reason(value, units):
+    with pytest.raises(UnitConversionError, match="value out of range for conversion"):
+        convert(value, *units)
+
+
+def test_large_but_physical_values_still_convert_exactly():
+    assert convert(D("5E+12"), "/L", "10*9/L") == D("5000")  # red cells
+    assert convert(D("1E+20"), "10*3/uL", "10*9/L") == D("100000000000000000000")  # integral, no exponent
+    assert str(convert(D("1E+20"), "10*3/uL", "10*9/L")) == "100000000000000000000"
+    assert convert(D("2.5"), "pmol/L", "mol/L") == D("2.5E-12")
+    with pytest.raises(UnitConversionError, match=r"out of range.*result"):
+        convert(D("1E+23"), "g/dL", "ug/L")  # the result would be 1e30

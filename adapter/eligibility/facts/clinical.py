@@ -30,6 +30,7 @@ from adapter.eligibility.facts.readers import (
     codes_of,
     first_code,
     modifier_reason,
+    names_of,
     pick_date,
     status_of,
     tail_reference,
@@ -54,6 +55,7 @@ _MEDICATION_DATES = {
     ),
 }  # fmt: skip
 _ONSET_DATES = ("onsetDateTime", "onsetPeriod", "recordedDate")
+_ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod")
 _PROCEDURE_DATES = ("performedDateTime", "performedPeriod", "occurrenceDateTime", "occurrencePeriod")
 _PROCEDURE_USABLE = frozenset({"completed", "in-progress", "on-hold", "stopped"})
 _REFUTED = frozenset({"entered-in-error", "refuted"})
@@ -77,11 +79,17 @@ def _clinical(
     reasons: list[str],
     verification: str | None = None,
     notes: list[str] | None = None,
+    names: tuple[str, ...] = (),
+    ends: tuple[str, ...] = (),
 ) -> ClinicalFact:
     modifier = modifier_reason(res)
     if modifier:
         reasons.insert(0, modifier)
     start, end, source, date_notes = pick_date(res, dates, memo)
+    if end is None and ends:
+        abated, abated_end, _, end_notes = pick_date(res, ends, memo)
+        end = abated_end or abated
+        date_notes.extend(end_notes)
     all_notes = list(notes or ())
     all_notes.extend(date_notes)
     if source in _FALLBACK_DATES:
@@ -98,6 +106,7 @@ def _clinical(
         end=end,
         verification_status=verification,
         notes=tuple(all_notes),
+        names=names,
     )
 
 
@@ -115,6 +124,8 @@ def _verified(res: dict[str, Any], reference: str, medications: Medications, mem
         status=first_code(res.get("clinicalStatus")),
         reasons=reasons,
         verification=verification,
+        names=names_of(res.get("code")),
+        ends=_ABATEMENT_DATES if res["resourceType"] == "Condition" else (),
     )
 
 
@@ -130,6 +141,7 @@ def _procedure(res: dict[str, Any], reference: str, medications: Medications, me
         dates=_PROCEDURE_DATES,
         status=status,
         reasons=reasons,
+        names=names_of(res.get("code")),
     )
 
 
@@ -151,13 +163,18 @@ def _medication(res: dict[str, Any], reference: str, medications: Medications, m
         med_ref = med_ref or r5.get("reference")
     codes: frozenset[str] = NO_CODES
     text = None
+    names: tuple[str, ...] = ()
     if isinstance(concept, dict):
-        codes, text = codes_of(concept, memo), text_of(concept)
+        codes, text, names = codes_of(concept, memo), text_of(concept), names_of(concept)
     elif isinstance(med_ref, dict):
         target = med_ref.get("reference")
         medication = _resolve(res, target, medications)
         if medication is not None:
-            codes, text = codes_of(medication.get("code"), memo), text_of(medication.get("code"))
+            code = medication.get("code")
+            codes, text, names = codes_of(code, memo), text_of(code), names_of(code)
+            display = med_ref.get("display")
+            if isinstance(display, str) and display and display not in names:
+                names = (*names, display)
             notes.append(f"medication from {target}")
         else:
             text = med_ref.get("display")
@@ -176,6 +193,7 @@ def _medication(res: dict[str, Any], reference: str, medications: Medications, m
         status=status,
         reasons=reasons,
         notes=notes,
+        names=names or ((text,) if isinstance(text, str) and text else ()),
     )
 
 

@@ -157,13 +157,15 @@ def _index(entries: list[Entry]) -> tuple[dict[str, Any], str | None, Medication
     medications: dict[str, dict[str, Any]] = {}
     for full_url, res in entries:
         resource_type = res["resourceType"]
+        if not isinstance(full_url, str):
+            full_url = None  # a fullUrl that is not a string names nothing
         if resource_type == "Patient":
             key = res.get("id") or full_url
-            if not key:
-                raise PatientDataError("a Patient resource has neither an id nor a fullUrl")
+            if not isinstance(key, str) or not key:
+                raise PatientDataError("a Patient resource has neither an id nor a fullUrl (as strings)")
             patients.setdefault(key, (full_url, res))
         elif resource_type == "Medication":
-            if res.get("id"):
+            if isinstance(res.get("id"), str) and res["id"]:
                 medications[f"Medication/{res['id']}"] = res
             if full_url:
                 medications[full_url] = res

@@ -49,6 +49,8 @@ class ObservationFact:
     usable: bool
     unusable_reason: str | None
     notes: tuple[str, ...] = ()
+    value_text: str | None = None  # valueCodeableConcept text, else its first display (ordinal results)
+    reference_high_from_text: bool = False  # reference_high was read from referenceRange.text ("0-40 U/L")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,10 @@ class ClinicalFact:
     status: str | None  # clinicalStatus for Condition/AllergyIntolerance, else status
     usable: bool
     unusable_reason: str | None
-    end: datetime | None = None  # end of a period, when one was given
+    end: datetime | None = None  # end of a period, when one was given; a Condition's abatement
     verification_status: str | None = None
     notes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()  # the code's text and every coding's display: what name matching reads
 
 
 @dataclass(frozen=True, slots=True)

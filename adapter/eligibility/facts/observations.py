@@ -26,14 +26,21 @@ Usability is decided for eligibility safety: a wrong "pass" is worse than "unkno
   unit is ``umol/L``.
 * reference range: the first ``referenceRange`` with no ``type`` or type ``normal`` that has a
   ``high.value`` gives ``reference_high`` (+ its unit, None when the range has no unit); a range
-  given only as text gives ``reference_range_text`` and no ``reference_high``.
+  given only as text gives ``reference_range_text``; a simple text (``"0.0-40 U/L"``, ``"10 - 40"``,
+  ``"<40 U/L"``, ``"≤ 1.2"``) gives ``reference_high`` too, with ``reference_high_from_text``: its unit is the
+  one written (it must read as a unit), else the result's own (a lab prints its range in the result's unit).
+  Anything else ("M: 0-40, F: 0-35", "see report", a unit that does not read) gives no high: never a guess.
+* a coded value's text (``valueCodeableConcept.text``, else its first display) is ``value_text``: dipstick
+  results ("2+", "Trace") come coded with a LOINC answer code or as text only.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from adapter.eligibility.facts.model import ObservationFact
@@ -67,6 +74,12 @@ _VALUE_KEYS = (
     "valueAttachment", "valueReference",
 )  # fmt: skip
 _NO_DATE: DateReading = (None, None, None)
+_NUMBER = r"\d+(?:[.,]\d+)?"
+# "0.0-40 U/L", "10 - 40", "10 to 40 U/L", "<40", "<= 1.2 mg/dL", "≤1.2": a high, and a unit if written.
+_RANGE_TEXT = re.compile(
+    rf"^\s*(?:(?:{_NUMBER})\s*(?:-|–|to)\s*|(?:<=?|≤)\s*)(?P<high>{_NUMBER})\s*(?P<unit>[^\s\d,;:()][^\s,;:()]*)?\s*$",
+    re.IGNORECASE,
+)
 _new_object = object.__new__
 _set_attribute = object.__setattr__
 
@@ -209,6 +222,8 @@ def _observation_fact(
         "usable": True,
         "unusable_reason": None,
         "notes": ctx.notes,
+        "value_text": None,
+        "reference_high_from_text": False,
     }
     absent = absent_reason(element) if "dataAbsentReason" in element else None
     quantity = element.get("valueQuantity")
@@ -254,7 +269,10 @@ def _read_quantity(
         return absent
     value = fields["value"] = decimal_of(raw_value)
     if value is None:
-        reasons.append(f"unreadable value {raw_value!r}")
+        number = isinstance(raw_value, int | float | Decimal) and not isinstance(raw_value, bool)
+        # A number beyond any lab's scale (or that no conversion could handle) is not a result to compare.
+        reasons.append(f"value out of range for conversion ({raw_value})" if number else
+                       f"unreadable value {raw_value!r}")
     fields["comparator"] = quantity.get("comparator")
     fields["unit"] = _unit_of(quantity, codes, units, memo)
     return absent
@@ -265,6 +283,7 @@ def _read_other_value(element: dict[str, Any], fields: dict[str, Any], memo: Mem
     if "valueCodeableConcept" in element:
         fields["value_type"] = "CodeableConcept"
         fields["value_code"] = codes_of(element["valueCodeableConcept"], memo)
+        fields["value_text"] = text_of(element["valueCodeableConcept"])
     elif "valueString" in element:
         fields["value_type"] = "string"
         fields["value_string"] = element["valueString"]
@@ -300,3 +319,23 @@ def _read_reference_range(
             fields["reference_high"] = decimal_of(high["value"])
             fields["reference_high_unit"] = _unit_of(high, codes, units, memo)
             return
+    text = fields["reference_range_text"]
+    if isinstance(text, str):
+        _read_range_text(text, codes, units, memo, fields)
+
+
+def _read_range_text(
+    text: str, codes: frozenset[str], units: UnitTable, memo: Memo, fields: dict[str, Any]
+) -> None:
+    """A high from a simple range text, when it can be read without a doubt (see the module docstring)."""
+    found = _RANGE_TEXT.match(text)
+    if found is None:
+        return
+    high = decimal_of(found["high"].replace(",", "."))
+    written = found["unit"]
+    unit = _unit_of({"unit": written}, codes, units, memo) if written else fields["unit"]
+    if high is None or (written and unit is None):
+        return
+    fields["reference_high"] = Decimal(high)
+    fields["reference_high_unit"] = unit
+    fields["reference_high_from_text"] = True

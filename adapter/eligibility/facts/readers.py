@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from adapter.units.convert import within_range
 from adapter.vocabulary import DATA_ABSENT_REASON_EXT, token
 
 NO_CODES: frozenset[str] = frozenset()
@@ -74,6 +75,17 @@ def text_of(concept: Any) -> str | None:
     return None
 
 
+def names_of(concept: Any) -> tuple[str, ...]:
+    """``text`` and every coding's ``display``, in order, without repeats: the names an entry goes by."""
+    if not isinstance(concept, dict):
+        return ()
+    found = [concept["text"]] if isinstance(concept.get("text"), str) and concept["text"] else []
+    for coding in concept.get("coding") or ():
+        if isinstance(coding, dict) and isinstance(coding.get("display"), str) and coding["display"]:
+            found.append(coding["display"])
+    return tuple(dict.fromkeys(found))
+
+
 def first_code(concept: Any) -> str | None:
     """The first string ``code`` among a CodeableConcept's codings (status-like concepts)."""
     if isinstance(concept, dict):
@@ -91,12 +103,15 @@ def status_of(res: Mapping[str, Any]) -> str | None:
 
 
 def decimal_of(raw: Any) -> Decimal | None:
-    """A finite Decimal from a JSON number (or numeric string); None for anything else."""
+    """A finite Decimal of sane magnitude from a JSON number (or numeric string); None for anything else.
+
+    Bounded like unit conversion (0, or 1e-24 to 1e24): "1e999999" is no lab value, and would otherwise cost
+    minutes to print."""
     kind = type(raw)
     if kind is float:
         value = Decimal(repr(raw))  # shortest repr: 13.3 stays 13.3, not its binary expansion
     elif kind is int:
-        return Decimal(raw)
+        value = Decimal(raw)
     elif kind is Decimal:
         value = raw
     elif kind is str:
@@ -106,7 +121,7 @@ def decimal_of(raw: Any) -> Decimal | None:
             return None
     else:  # None, bool, lists, ...
         return None
-    return value if value.is_finite() else None
+    return value if within_range(value) else None
 
 
 def parse_datetime(raw: Any, memo: Memo) -> DateReading:

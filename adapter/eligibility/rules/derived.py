@@ -11,6 +11,7 @@ from adapter.eligibility.outcome import Evidence, Outcome
 from adapter.eligibility.rules.context import RuleContext, type_label, type_tokens
 from adapter.eligibility.rules.demographics import age_span
 from adapter.eligibility.rules.observations import evidence, numeric, select
+from adapter.units.convert import OUT_OF_RANGE, within_range
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import ObservationFact
@@ -48,7 +49,9 @@ def derived(ctx: RuleContext, definition: Mapping[str, Any], windows: list[Mappi
     years = Decimal(span[0])
     scr, kg = inputs["creatinine"][0], inputs["weight"][0]
     if scr <= 0:
-        return Outcome("unknown", f"{label} cannot be computed: serum creatinine is {scr}", found)
+        return Outcome("unknown", f"{label} cannot be computed: serum creatinine is {show(scr)}", found)
+    if not (within_range(scr) and within_range(kg)):  # bounded arithmetic: no Overflow from absurd inputs
+        return Outcome("unknown", f"{label} cannot be computed: {OUT_OF_RANGE}", found)
     clearance = (Decimal(140) - years) * kg / (Decimal(72) * scr)
     if sex == "female":
         clearance *= Decimal("0.85")
@@ -59,7 +62,8 @@ def derived(ctx: RuleContext, definition: Mapping[str, Any], windows: list[Mappi
     ok = judge(Interval.point(clearance), Interval.satisfying(comparator, threshold))
     symbol = COMPARATOR_SYMBOL[comparator if ok else NEGATED[comparator]]
     formula = f"(140 − {years}) × {show(kg)} kg / (72 × {show(scr)} mg/dL){' × 0.85' if sex == 'female' else ''}"
-    reason = f"{label} {show(clearance)} {spec.unit} {symbol} {show(threshold)} {spec.unit} = {formula}"
+    reason = (f"{label} {show(clearance, (threshold,))} {spec.unit} {symbol} {show(threshold, (clearance,))} "
+              f"{spec.unit} = {formula}")
     anchor = creatinine.effective if creatinine else None
     return Outcome("pass" if ok else "fail", reason, found, anchor_date=anchor)
 

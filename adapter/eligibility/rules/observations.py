@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -12,12 +13,36 @@ from adapter.eligibility.outcome import Evidence, Outcome
 from adapter.eligibility.rules.context import RuleContext, days, type_label, type_tokens
 from adapter.errors import UnitConversionError
 from adapter.units import convert
+from adapter.units.convert import OUT_OF_RANGE, within_range
 from adapter.vocabulary import ULN_OFFSET, coding_tokens, split_token
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import ObservationFact
 
 DIMENSIONLESS = {None, "1", "{score}"}
+# Dipstick grades as written ("++", "2+", "Trace", "Negative"), as numbers: "> ++" is "> 2".
+ORDINAL_GRADES: dict[str, Decimal] = {
+    "negative": Decimal(0), "neg": Decimal(0), "nil": Decimal(0), "-": Decimal(0),
+    "trace": Decimal("0.5"), "±": Decimal("0.5"), "+/-": Decimal("0.5"), "+-": Decimal("0.5"),
+    "+": Decimal(1), "1+": Decimal(1), "+1": Decimal(1),
+    "++": Decimal(2), "2+": Decimal(2), "+2": Decimal(2),
+    "+++": Decimal(3), "3+": Decimal(3), "+3": Decimal(3),
+    "++++": Decimal(4), "4+": Decimal(4), "+4": Decimal(4),
+}  # fmt: skip
+_GRADE_TEXT = re.compile(r"^\s*(?P<grade>[^\s(]+)\s*(?:\([^()]*\))?\s*$")
+
+
+def dimensionless(unit: str | None) -> bool:
+    """No unit, UCUM `1`, or a UCUM annotation alone (`{score}`, `{INR}`, `{ratio}`): all mean unity."""
+    if unit in DIMENSIONLESS:
+        return True
+    return unit is not None and unit.startswith("{") and unit.endswith("}") and "}" not in unit[1:-1]
+
+
+def ordinal_grade(text: str | None) -> Decimal | None:
+    """A dipstick grade written as text ("++", "2+", "Trace", "Negative", "1+ (30 mg/dL)"), or None."""
+    found = _GRADE_TEXT.match(text) if isinstance(text, str) else None
+    return ORDINAL_GRADES.get(found["grade"].lower()) if found else None
 
 
 def observation(ctx: RuleContext, definition: Mapping[str, Any], windows: list[Mapping[str, Any]]) -> Outcome:
@@ -116,10 +141,13 @@ def numeric(
         answers = ctx.options.ordinal_answers
         value = next((answers[c] for c in fact.value_code if c in answers), None)
         unit = None
+    if value is None and dimensionless(target_unit):
+        value = ordinal_grade(fact.value_text or fact.value_string)
+        unit = None
     if value is None:
         return f"{fact.reference} has no numeric value"
-    if target_unit in DIMENSIONLESS and unit in DIMENSIONLESS:
-        return value, target_unit
+    if dimensionless(target_unit) and dimensionless(unit):
+        return value, (unit if target_unit is None else target_unit)
     if unit is None:
         return f"{fact.reference}: value {show(value)} has no unit" + (
             f" (written as {fact.unit_display!r})" if fact.unit_display else ""
@@ -169,7 +197,10 @@ def _observation_value(
     if isinstance(found, str):
         return Outcome("unknown", found, (evidence(fact),), (need(label, codes),))
     value, unit = found
-    return _judge(fact, value, unit, criterion, quantity, goal, label, ignored)
+    written = fact.value_text or fact.value_string
+    graded = fact.value is None and written and ordinal_grade(written) is not None
+    note = f" (reported as {written!r})" if graded else ""
+    return _judge(fact, value, unit, criterion, quantity, goal, label, ignored, note)
 
 
 def _criterion(
@@ -205,7 +236,7 @@ def _judge(
     note: str = "",
 ) -> Outcome:
     found = (evidence(fact, value, unit),)
-    shown = show_quantity(value, unit, fact.comparator)
+    shown = show_quantity(value, unit, fact.comparator, (criterion.low, criterion.high))  # the deciding digits
     if fact.value is not None and (fact.value != value or fact.unit != unit):
         shown = f"{show_quantity(fact.value, fact.unit_display or fact.unit, fact.comparator)} = {shown}"
     decided = judge(Interval.censored(value, fact.comparator), criterion)
@@ -236,7 +267,7 @@ def _against_uln(
             (evidence(fact),),
             (f"{label} with its reference range",),
         )
-    if fact.reference_high_unit is None and fact.unit is not None:
+    if fact.reference_high_unit is None and not dimensionless(fact.unit):
         return Outcome(
             "unknown",
             f"{fact.reference}: the reference range high has no unit",
@@ -248,12 +279,18 @@ def _against_uln(
         return Outcome("unknown", found, (evidence(fact),), (need(label, codes),))
     value, unit = found
     uln = fact.reference_high
-    if fact.reference_high_unit not in (None, unit):
+    high_unit = fact.reference_high_unit
+    if high_unit not in (None, unit) and not (dimensionless(high_unit) and dimensionless(unit)):
         try:
             uln = convert(uln, str(fact.reference_high_unit), str(unit), molar_mass=molar_mass(ctx, fact, codes))
         except UnitConversionError as exc:
             return Outcome("unknown", f"{fact.reference}: ULN {exc}", (evidence(fact),), (label,))
+    if not within_range(uln):  # bounded arithmetic: an absurd ULN is no limit
+        return Outcome("unknown", f"{fact.reference}: ULN {show(uln)} {OUT_OF_RANGE}", (evidence(fact),), (label,))
     limit = multiple * uln
     criterion = Interval.satisfying(quantity.get("comparator") or "<=", limit)
-    note = f" ({show(multiple)} × ULN {show_quantity(uln, unit)})"
-    return _judge(fact, value, unit, criterion, quantity, show_quantity(limit, unit), label, ignored, note)
+    range_text = fact.reference_range_text
+    from_text = f", read from the reference range text {range_text!r}" if fact.reference_high_from_text else ""
+    note = f" ({show(multiple)} × ULN {show_quantity(uln, unit)}{from_text})"
+    goal = show_quantity(limit, unit, against=(value,))
+    return _judge(fact, value, unit, criterion, quantity, goal, label, ignored, note)

@@ -17,7 +17,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from adapter.service.settings import ServiceSettings
 
 DEFAULT_REPLAY_ENTRIES = 100_000
 DEFAULT_FEEDBACK_ITEMS = 1000
@@ -29,7 +32,7 @@ DEFAULT_FEEDBACK_AGE = 90 * 86400.0  # seconds
 class StateUnavailable(Exception):
     """The state cannot take this request now (503); `retry_after` in whole seconds."""
 
-    def __init__(self, message: str, retry_after: int = 1) -> None:
+    def __init__(self, message: str, retry_after: float = 1) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = max(1, int(retry_after))
@@ -110,15 +113,24 @@ def open_state(
     return State(replay=replay, feedback=feedback_store)
 
 
+def open_state_for(settings: ServiceSettings) -> State:
+    """`open_state` with the service settings' directory, Redis URL and limits."""
+    limits = FeedbackLimits(max_items=settings.feedback_limit, max_bytes=settings.feedback_max_bytes,
+                            max_item_bytes=settings.feedback_max_item_bytes, max_age=settings.feedback_max_age)
+    return open_state(state_dir=settings.state_dir, redis_url=settings.redis_url,
+                      replay_max_entries=settings.replay_max_entries, feedback=limits)
+
+
 __all__ = [
     "FeedbackLimits",
     "FeedbackStore",
     "FeedbackTooLarge",
-    "Replayed",
     "ReplayStore",
+    "Replayed",
     "State",
     "StateUnavailable",
     "StoreFull",
     "open_state",
+    "open_state_for",
     "replay_key",
 ]

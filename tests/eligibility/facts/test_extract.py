@@ -297,7 +297,8 @@ def test_au_patient_summary_bundle(unit_table: UnitTable):
     assert facts.birth_date == date(1985, 2, 6) and facts.foreign == ()
     hb = one(facts, "718-7")
     assert hb.value == Decimal(125) and hb.unit == "g/L" and hb.unit_display is None
-    assert hb.reference_high is None and hb.reference_range_text == "115-165"
+    assert hb.reference_high == Decimal(165) and hb.reference_range_text == "115-165"  # read from the text
+    assert hb.reference_high_unit == "g/L" and hb.reference_high_from_text
     assert hb.usable and hb.effective == datetime(2024, 6, 12, tzinfo=UTC)
     platelets = one(facts, "777-3")
     assert platelets.value == Decimal(250) and platelets.unit == "10*9/L"

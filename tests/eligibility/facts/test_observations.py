@@ -254,7 +254,9 @@ def test_reference_range_without_type_or_unit_and_text_only(unit_table: UnitTabl
     fact = one(facts, "718-7")
     assert fact.reference_high == Decimal(16) and fact.reference_high_unit is None
     fact = one(facts, "777-3")
-    assert fact.reference_high is None and fact.reference_range_text == "150-400"
+    # a simple text range is read (issue 9), in the result's unit when the text gives none
+    assert fact.reference_high == Decimal(400) and fact.reference_range_text == "150-400"
+    assert fact.reference_high_unit == "10*9/L" and fact.reference_high_from_text
 
 
 def test_fast_built_observation_fact_is_complete_and_equal(unit_table: UnitTable):

@@ -63,10 +63,21 @@ def test_cockcroft_gault_unknown_without_weight(reports):
 
 
 def test_cockcroft_gault_unknown_without_sex(reports):
+    """Man: (140 − 44) × 90 / (72 × 2.0) = 60.0 ≥ 60; woman: × 0.85 = 51 < 60 — the sex decides: unknown."""
+    bundle = load("p-crcl-exactly-60")
+    bundle["entry"][0]["resource"]["gender"] = "unknown"
+    c = criterion(reports.of(bundle, T787251), "inc-renal-function")
+    assert c["result"] == "unknown" and "administrative gender is unknown" in c["reason"]
+
+
+def test_cockcroft_gault_settled_when_both_sexes_agree(reports):
+    """Man 50.0, woman 42.5: neither is > 50, so 629's renal criterion fails whatever the sex (issue 9: it was
+    `unknown`, though no sex could pass it)."""
     bundle = load("p-crcl-exactly-50")
     bundle["entry"][0]["resource"]["gender"] = "unknown"
     c = criterion(reports.of(bundle, T629), "inc-renal-function")
-    assert c["result"] == "unknown" and "administrative gender is unknown" in c["reason"]
+    assert c["result"] == "fail", c["reason"]
+    assert "sex unknown, the same either way" in c["reason"] and "as a woman" in c["reason"]
 
 
 def test_censored_creatinine_cannot_enter_cockcroft_gault(reports):

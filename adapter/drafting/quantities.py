@@ -1,0 +1,207 @@
+"""Comparator + number + unit in eligibility text: '≥ 1.5 × 109/L', 'no less than 1,500/mm3', '18-75 years',
+'between 1.5 and 3.0 g/dL', '≤ 2.5 x the upper limit of normal', '140/90 mmHg'.
+
+Text is read after NFKC folding (superscripts become digits: '×10⁹/L' reads as the lost-superscript '×109/L').
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+
+from adapter.drafting.split import unescape
+
+_CMP_WORDS: tuple[tuple[str, str], ...] = (
+    (r"≥|>=|=>|⩾|≧", ">="),
+    (r"≤|<=|=<|⩽|≦", "<="),
+    (r"greater\s+than\s+or\s+equal\s+to|more\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:greater|more|higher)\s+than"
+     r"|at\s+least|of\s+at\s+least|no\s+(?:less|lower|fewer)\s+than|not\s+(?:less|lower|fewer)\s+than"
+     r"|a\s+minimum\s+of|minimum\s+of", ">="),
+    (r"less\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:less|lower)\s+than|no\s+(?:more|greater|higher)\s+than"
+     r"|not\s+(?:more|greater|higher)\s+than|not\s+(?:to\s+)?exceed(?:ing)?|up\s+to|a\s+maximum\s+of"
+     r"|maximum\s+of", "<="),
+    (r">|greater\s+than|more\s+than|higher\s+than|above|exceeding|exceeds|in\s+excess\s+of|over", ">"),
+    (r"<|less\s+than|lower\s+than|fewer\s+than|below|under", "<"),
+)
+_CMP = "|".join(f"(?:{words})" for words, _ in _CMP_WORDS)
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_UNITS: tuple[tuple[str, str | None], ...] = (
+    (r"(?:[x×*]|times)?\s*(?:the\s+)?(?:institutional\s+|local\s+|laboratory\s+)?(?:uln\b|upper\s+limits?\s+(?:of\s+)?"
+     r"(?:the\s+)?normal(?:\s+(?:range|limits?))?)", "ULN"),
+    (r"[x×*]\s*10\s*\(?\s*(?:\^|\*|e|exp)?\s*(?P<exp>9|12|6|3)\s*\)?\s*(?:cells\s*)?/\s*(?P<vol>l|μl|ul|mcl|mm3|cmm|mm\^3)\b",
+     None),
+    (r"(?:k|thou)\s*/\s*(?:μl|ul|mcl|mm3)\b", "10*3/uL"),
+    (r"(?:cells\s*)?/\s*(?:mm3|mm\^3|cmm|cu\.?\s*mm)", "/mm3"),
+    (r"(?:cells\s*)?/\s*(?:μl|ul|mcl)\b", "/uL"),
+    (r"g\s*/\s*dl\b", "g/dL"),
+    (r"mg\s*/\s*dl\b", "mg/dL"),
+    (r"g\s*/\s*l\b", "g/L"),
+    (r"mg\s*/\s*l\b", "mg/L"),
+    (r"(?:μ|u|micro)mol\s*/\s*l\b", "umol/L"),
+    (r"mmol\s*/\s*mol\b", "mmol/mol"),
+    (r"mmol\s*/\s*l\b", "mmol/L"),
+    (r"meq\s*/\s*l\b", "meq/L"),
+    (r"(?:iu|u)\s*/\s*l\b", "U/L"),
+    (r"ml\s*/\s*min(?:ute)?\s*(?:/|per)\s*1[.,]73\s*m\s*\^?2", "mL/min/{1.73_m2}"),
+    (r"ml\s*/\s*min(?:ute)?\b", "mL/min"),
+    (r"mm\s*hg\b", "mm[Hg]"),
+    (r"(?:ms|msec|milliseconds?)\b", "ms"),
+    (r"(?:s|sec|seconds?)\b", "s"),
+    (r"%|percent\b", "%"),
+    (r"g\s*(?:/|per)\s*(?:24\s*-?\s*h(?:ours?|rs?)?|day|d)\b", "g/(24.h)"),
+    (r"g\b", "g"),
+    (r"(?:years?|yrs?)\b", "a"),
+    (r"(?:points?)\b", "{score}"),
+)
+_UNIT_RES = tuple((re.compile(r"\s*(?:" + pattern + ")", re.IGNORECASE), ucum) for pattern, ucum in _UNITS)
+_COUNT_UNIT = {"l": "10*{exp}/L", "μl": "10*{exp}/uL", "ul": "10*{exp}/uL", "mcl": "10*{exp}/uL",
+               "mm3": "10*{exp}/mm3", "cmm": "10*{exp}/mm3", "mm^3": "10*{exp}/mm3"}
+
+_THRESHOLD = re.compile(rf"(?P<cmp>{_CMP})\s*:?\s*(?P<num>{_NUM})", re.IGNORECASE)
+_POSTFIX = re.compile(r"\s*(?:or\s+(?P<ge>more|greater|higher|above|over|older)|and\s+(?P<ge2>above|over|older)"
+                      r"|or\s+(?P<le>less|lower|fewer|below|younger))\b", re.IGNORECASE)
+_BARE = re.compile(rf"(?<![\d.,/])(?P<num>{_NUM})", re.IGNORECASE)
+_RANGE = re.compile(rf"(?:between\s+)?(?P<low>{_NUM})\s*(?P<lowunit>[^\d\s\-–]{{0,12}}?)\s*(?P<sep>-|–|to|and)\s*"
+                    rf"(?P<high>{_NUM})", re.IGNORECASE)
+_BP = re.compile(rf"(?P<cmp>{_CMP})\s*(?P<sys>\d{{2,3}})\s*/\s*(?P<dia>\d{{2,3}})\s*mm\s*hg", re.IGNORECASE)
+_DECIMAL_COMMA = re.compile(r"^,\d{1,2}(?!\d)")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A bound as written: comparator and value (or low/high for a range) with its UCUM unit."""
+
+    start: int
+    end: int
+    comparator: str | None  # None for a range
+    value: Decimal | None
+    unit: str | None  # UCUM; "ULN" for a multiple of the upper limit of normal; None when there is none
+    raw_unit: str
+    low: Decimal | None = None
+    high: Decimal | None = None
+    problem: str | None = None  # why the number cannot be read safely
+    review: str | None = None  # why a person should check the reading
+    part: str | None = None  # "systolic" / "diastolic" for a blood pressure pair
+
+    def describe(self) -> str:
+        unit = "× ULN" if self.unit == "ULN" else (self.unit or "(no unit)")
+        if self.comparator is None:
+            return f"{_show(self.low)}–{_show(self.high)} {unit}"
+        return f"{self.comparator} {_show(self.value)} {unit}"
+
+
+def _show(value: Decimal | None) -> str:
+    return "?" if value is None else format(value.normalize(), "f")
+
+
+def fold(text: str) -> str:
+    """The text quantities are read from: markdown escapes dropped, NFKC (superscripts → digits)."""
+    return unicodedata.normalize("NFKC", unescape(text))
+
+
+def _number(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
+def _comparator(words: str) -> str:
+    for pattern, symbol in _CMP_WORDS:
+        if re.fullmatch(pattern, words.strip(), re.IGNORECASE):
+            return symbol
+    raise ValueError(words)  # pragma: no cover - the pattern only lets these through
+
+
+def read_unit(text: str, at: int) -> tuple[str | None, str, int]:
+    """(UCUM unit or None, the words, end position) of the unit starting at `at`."""
+    for pattern, ucum in _UNIT_RES:
+        match = pattern.match(text, at)
+        if match is None:
+            continue
+        if ucum is None:
+            exp, vol = match.group("exp"), match.group("vol").lower()
+            ucum = _COUNT_UNIT[vol].format(exp=exp)
+            if ucum == "10*3/mm3":
+                ucum = "10*3/uL"
+        return ucum, match.group(0).strip(), match.end()
+    return None, "", at
+
+
+def find_quantities(text: str) -> list[Quantity]:
+    """Every bound in the (folded) text, in order."""
+    found: list[Quantity] = []
+    taken: list[tuple[int, int]] = []
+    for match in _BP.finditer(text):
+        symbol = _comparator(match.group("cmp"))
+        for part in ("sys", "dia"):
+            found.append(Quantity(match.start(), match.end(), symbol, Decimal(match.group(part)), "mm[Hg]",
+                                  "mmHg", part="systolic" if part == "sys" else "diastolic"))
+        taken.append((match.start(), match.end()))
+    for match in _THRESHOLD.finditer(text):
+        if any(a <= match.start() < b for a, b in taken):
+            continue
+        found.append(_threshold(text, match))
+        taken.append((match.start(), found[-1].end))
+    for match in _RANGE.finditer(text):
+        if any(a <= match.start() < b or a < match.end() <= b for a, b in taken):
+            continue
+        quantity = _range(text, match)
+        if quantity is not None:
+            found.append(quantity)
+            taken.append((quantity.start, quantity.end))
+    for match in _BARE.finditer(text):
+        if any(a <= match.start() < b for a, b in taken):
+            continue
+        quantity = _postfix(text, match)
+        if quantity is not None:
+            found.append(quantity)
+            taken.append((quantity.start, quantity.end))
+    return sorted(found, key=lambda q: (q.start, q.part == "diastolic"))
+
+
+def _threshold(text: str, match: re.Match[str]) -> Quantity:
+    symbol = _comparator(match.group("cmp"))
+    num_end = match.end("num")
+    problem = None
+    if _DECIMAL_COMMA.match(text[num_end:]):
+        problem = f"'{match.group('num')}{text[num_end:num_end + 3]}' may be a decimal comma"
+    unit, raw, end = read_unit(text, num_end)
+    review = None
+    if unit == "g/L" and raw.replace(" ", "") == "G/L":
+        unit, problem = None, "'G/L' is ambiguous (g/L, or 10^9/L as French labs write it)"
+    postfix = _POSTFIX.match(text, end)
+    if postfix is not None:
+        end = postfix.end()
+    return Quantity(match.start(), end, symbol, _number(match.group("num")), unit, raw, problem=problem, review=review)
+
+
+def _range(text: str, match: re.Match[str]) -> Quantity | None:
+    low, high = _number(match.group("low")), _number(match.group("high"))
+    sep = match.group("sep").lower()
+    between = match.group(0).lower().startswith("between")
+    if sep == "and" and not between:
+        return None
+    lowunit = match.group("lowunit").strip()
+    unit, raw, end = read_unit(text, match.end("high"))
+    if lowunit and read_unit(lowunit, 0)[0] not in (unit, None):
+        return None
+    if low > high:
+        return None
+    after = text[end:end + 30].lower()
+    review = None
+    if between and "inclusive" not in after and "inclusive" not in text[max(0, match.start() - 20):match.start()]:
+        review = "'between' does not say whether the limits themselves are allowed; read as inclusive"
+    return Quantity(match.start(), end, None, None, unit, raw, low=low, high=high, review=review)
+
+
+def _postfix(text: str, match: re.Match[str]) -> Quantity | None:
+    """'18 years or older', '1500/mm3 or more'."""
+    unit, raw, end = read_unit(text, match.end("num"))
+    postfix = _POSTFIX.match(text, end)
+    if postfix is None:
+        return None
+    symbol = ">=" if (postfix.group("ge") or postfix.group("ge2")) else "<="
+    return Quantity(match.start(), postfix.end(), symbol, _number(match.group("num")), unit, raw)
+
+
+__all__ = ["Quantity", "find_quantities", "fold", "read_unit"]

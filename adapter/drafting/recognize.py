@@ -1,0 +1,355 @@
+"""One criterion's text → what data settles it: thresholds with concept, comparator, value and unit, combined
+the way the text combines them ("or", conditional alternatives, sex-specific limits), or `manual` with why.
+
+Never a silent wrong threshold: a number without a unit, a unit that does not fit the data element, a word such
+as "normal" instead of a number, or a sentence with two readings is `manual` with the reason, or computable
+with `needs_review`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from adapter.drafting.lexicon import AGE, BY_WHAT, CONDITIONS, ECOG, ELEMENTS, KARNOFSKY, Element
+from adapter.drafting.quantities import Quantity, find_quantities, fold
+
+MAX_GAP = 60  # characters between a data element's name and its comparator
+_SEGMENT = re.compile(r"[;()\[\]]")
+_OR = re.compile(r"\bor\b", re.IGNORECASE)
+_AND = re.compile(r"\band\b", re.IGNORECASE)
+_JOINER = re.compile(r"^[\s,/&()]*(?:and|or|/|&|,)?[\s,/&()]*(?:\([^)]{0,12}\))?[\s,/&()]*(?:and|or)?[\s(]*$",
+                     re.IGNORECASE)
+_MALE = re.compile(r"\b(?:men|male|males|man)\b", re.IGNORECASE)
+_FEMALE = re.compile(r"\b(?:women|female|females|woman)\b", re.IGNORECASE)
+_NORMAL = re.compile(r"within\s+(?:the\s+)?(?:institutional\s+)?normal\s+(?:limits|range)|\bwnl\b|\bnormal\b|"
+                     r"\badequate\b|\bsufficient\b", re.IGNORECASE)
+_ECOG_LIST = re.compile(r"(?<![\d.])([0-4])(?:\s*,\s*[0-4])*\s*,?\s*(?:or|and)\s*([0-4])(?![\d.])")
+_ECOG_ONE = re.compile(r"(?:of|=|:|score|status|ps)\s*([0-4])(?![\d.,]|\s*(?:-|to|or|and|,))", re.IGNORECASE)
+_STOP_WORDS = """
+    a an and or the of with in for if is are be must than to at by as on per who which there has have had
+    patient patients subject subjects participant participants count counts level levels value values serum
+    plasma blood total absolute upper lower limit limits normal uln institutional times due known unless but
+    formula calculated estimated within range ratio test tests laboratory lab function adequate organ organs
+    marrow bone liver hepatic kidney renal hematologic haematologic hematological following defined meet
+    criteria such including include either both all any its their his her elevation elevations transferanse
+    transaminase transaminases mm3 mcl dl min msec sec days day ml mg mmol umol mmhg interval rate corrected
+    international normalized performance status score scale eastern cooperative oncology group ecog pts grade
+    metastasis metastases gilbert's gilbert syndrome examination examinations routine biochemical results
+    result chemistry coagulation parameters parameter then less greater more equal no not g l s x cockcroft
+    gault cockcroft-gault test/calculation per pressure
+"""
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A recognised bound, as written (an exclusion's bound describes what excludes)."""
+
+    what: str
+    label: str
+    quantity: Quantity
+    concept: str | None = None  # the library's observation concept, or derived measure when kind is derived
+    kind: str = "observation"  # observation | derived | age | ecog
+    alternatives: tuple[str, ...] = ()  # more concepts the same bound may apply to (any of them)
+    when: str | None = None  # condition key that allows this (laxer) bound
+    exempt: str | None = None  # condition key that lifts this bound
+    sex: str | None = None
+    problem: str | None = None  # why it cannot be computable
+    review: str | None = None  # why a person should check it
+
+    @property
+    def comparator(self) -> str | None:
+        return self.quantity.comparator
+
+    def describe(self) -> str:
+        return f"{self.label} {self.quantity.describe()}"
+
+
+@dataclass
+class Recognition:
+    """A criterion's definition (YAML-ready data) and the thresholds recognised in it."""
+
+    definition: dict[str, Any]
+    thresholds: list[Threshold] = field(default_factory=list)
+    needs_review: str | None = None
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    end: int
+    elements: tuple[Element, ...] = ()
+    special: str | None = None  # ecog | karnofsky | age
+
+
+def find_mentions(text: str) -> list[_Mention]:
+    """Names of data elements in the text; where two spellings overlap, the longer (then the earlier listed) wins."""
+    candidates: list[tuple[int, int, int, Element | str]] = []
+    for priority, element in enumerate(ELEMENTS):
+        candidates += [(m.start(), m.end(), priority, element) for m in element.pattern.finditer(text)]
+    for special, pattern in (("ecog", ECOG), ("karnofsky", KARNOFSKY)):
+        candidates += [(m.start(), m.end(), -1, special) for m in pattern.finditer(text)]
+    candidates.sort(key=lambda c: (c[0], -(c[1] - c[0]), c[2]))
+    mentions: list[_Mention] = []
+    for start, end, _, item in candidates:
+        if mentions and start < mentions[-1].end:
+            last = mentions[-1]
+            if (start, end) == (last.start, last.end) and isinstance(item, Element) and last.special is None:
+                mentions[-1] = _Mention(start, end, (*last.elements, item))  # same words, two meanings (FBG)
+            continue
+        mentions.append(_Mention(start, end, (item,)) if isinstance(item, Element) else _Mention(start, end,
+                                                                                               special=item))
+    return mentions
+
+
+def _subject(text: str, mentions: list[_Mention], q: Quantity, since: int) -> list[_Mention]:
+    """The names right before a bound ("ALT and AST < 2.5 × ULN"), nearest last; none if too far."""
+    before = [m for m in mentions if since <= m.start and m.end <= q.start]
+    if not before or q.start - before[-1].end > MAX_GAP:
+        return []
+    group = [before[-1]]
+    for m in reversed(before[:-1]):
+        if _JOINER.match(text[m.end:group[0].start]) and m.special is None and group[0].special is None:
+            group.insert(0, m)
+        else:
+            break
+    return group
+
+
+def _fitting(elements: tuple[Element, ...], unit: str | None) -> Element:
+    """Of the meanings of one name (FBG: fibrinogen or fasting glucose), the one whose units fit the bound."""
+    fits = [e for e in elements if (unit or "") in e.units]
+    return (fits or list(elements))[0]
+
+
+def _is_age(text: str, q: Quantity) -> bool:
+    if q.unit != "a":
+        return False
+    window = text[max(0, q.start - 40):min(len(text), q.end + 25)]
+    return bool(re.search(r"\bage[ds]?\b|of\s+age|\bold\b|older|younger|\badults?\b", window, re.IGNORECASE))
+
+
+class Recognizer:
+    """Recognises criteria against one concept library (observation and derived concepts it has)."""
+
+    def __init__(self, observations: Sequence[str], derived: Sequence[str], conditions: Sequence[str]) -> None:
+        self.observations = frozenset(observations)
+        self.derived = frozenset(derived)
+        self.conditions = frozenset(conditions)
+
+    @classmethod
+    def for_library(cls, library: Any) -> Recognizer:
+        return cls(list(library.observations), list(library.derived), list(library.conditions))
+
+    # ------------------------------------------------------------------ thresholds
+    def thresholds(self, raw: str) -> tuple[str, list[Threshold]]:
+        text = fold(raw)
+        mentions = find_mentions(text)
+        found: list[Threshold] = []
+        since = 0
+        previous: list[Element] | str | None = None
+        for q in find_quantities(text):
+            subject = self._subject_of(text, mentions, q, since, previous)
+            since = q.end
+            if subject is None:
+                continue
+            previous = subject
+            found += self._read(text, q, subject)
+        found += self._ecog_lists(text, mentions, found)
+        return text, self._conditions(text, self._sexes(text, found))
+
+    def _subject_of(self, text: str, mentions: list[_Mention], q: Quantity, since: int,
+                    previous: list[Element] | str | None) -> list[Element] | str | None:
+        if q.part is not None:
+            return [BY_WHAT[f"{q.part}-bp"]]
+        if _is_age(text, q):
+            return "age"
+        group = _subject(text, mentions, q, since)
+        if group and group[-1].special:
+            return group[-1].special
+        if group:
+            return [_fitting(m.elements, q.unit) for m in group]
+        gap = text[since:q.start].strip(" ,")
+        if previous is not None and previous != "age" and len(gap) <= 30 and since > 0:
+            return previous  # "ALT < 2.5 × ULN, but < 5 × ULN if …": the same element
+        return None
+
+    def _read(self, text: str, q: Quantity, subject: list[Element] | str) -> list[Threshold]:
+        if subject == "age":
+            return [Threshold("age", "age", q, kind="age", problem=q.problem, review=q.review)]
+        if subject == "ecog":
+            return [self._ecog(q)]
+        if subject == "karnofsky":
+            return [Threshold("karnofsky", "Karnofsky performance status", q, problem=q.problem, review=q.review)]
+        assert isinstance(subject, list)
+        by_what: dict[str, list[Element]] = {}
+        for element in subject:
+            by_what.setdefault(element.what, []).append(element)
+        result = []
+        for elements in by_what.values():
+            result.append(self._element(text, q, elements))
+        return result
+
+    def _ecog(self, q: Quantity) -> Threshold:
+        if q.comparator is None:
+            low, high = q.low, q.high
+        elif q.comparator in ("<=", "<") and q.value is not None:
+            low, high = Decimal(0), q.value - (1 if q.comparator == "<" else 0)
+        else:
+            return Threshold("ecog", "ECOG", q, concept="ecog" if "ecog" in self.observations else None, kind="ecog",
+                             problem=f"ECOG {q.describe()} is a lower bound; ECOG limits are upper bounds")
+        ranged = replace(q, comparator=None, value=None, unit="{score}", low=low, high=high)
+        return Threshold("ecog", "ECOG", ranged, concept="ecog" if "ecog" in self.observations else None, kind="ecog",
+                         problem=q.problem if q.unit in (None, "{score}") else f"unit {q.unit} does not fit ECOG")
+
+    def _ecog_lists(self, text: str, mentions: list[_Mention], found: list[Threshold]) -> list[Threshold]:
+        """'ECOG performance status 0 or 1', '… of 0, 1, or 2', '… of 1': the allowed scores listed."""
+        if any(t.what == "ecog" for t in found):
+            return []
+        result = []
+        for m in mentions:
+            if m.special != "ecog":
+                continue
+            after = text[m.end:m.end + 45]
+            listed = _ECOG_LIST.search(after)
+            single = _ECOG_ONE.search(after)
+            if listed:
+                low, high, span = Decimal(listed.group(1)), Decimal(listed.group(2)), listed.span()
+            elif single:
+                low = high = Decimal(single.group(1))
+                span = single.span(1)
+            else:
+                continue
+            q = Quantity(m.end + span[0], m.end + span[1], None, None, "{score}", "", low=low, high=high)
+            result.append(Threshold("ecog", "ECOG", q, concept="ecog" if "ecog" in self.observations else None,
+                                    kind="ecog"))
+            break
+        return result
+
+    def _element(self, text: str, q: Quantity, elements: list[Element]) -> Threshold:
+        unit = q.unit or ""
+        fitting = [e for e in elements if unit in e.units or (unit == "g" and "g/(24.h)" in e.units)]
+        element = (fitting or elements)[0]
+        if unit == "g" and element.what == "urine-protein-24h":
+            q = replace(q, unit="g/(24.h)")
+            unit = "g/(24.h)"
+        review = q.review
+        if not unit and "" in element.units and q.value is not None:  # "INR ≤ 1.5": a ratio, no unit
+            q, review = replace(q, unit="1"), _join(q.review, f"no unit written: {element.label} read as a ratio (1)")
+        threshold = Threshold(element.what, element.label, q, problem=q.problem, review=review)
+        if not fitting:
+            shown = f"unit {q.raw_unit or q.unit}" if q.unit else "no unit"
+            return replace(threshold, problem=threshold.problem or f"{shown} does not fit {element.label}")
+        return self._concept(text, threshold, element)
+
+    def _concept(self, text: str, t: Threshold, element: Element) -> Threshold:
+        what = element.what
+        cockcroft = re.search(r"cockcroft|gault|\bc-?g\b|calculated|estimated", text, re.IGNORECASE)
+        if what in ("creatinine-clearance", "egfr") and t.quantity.unit == "mL/min":
+            derived = "creatinine-clearance-cockcroft-gault"
+            measured = re.search(r"24[\s-]*h|measured|urine\s+collection", text, re.IGNORECASE)
+            if what == "egfr" and cockcroft and derived in self.derived:
+                return replace(t, concept=derived, kind="derived", review=_join(
+                    t.review, "the record names eGFR but gives a Cockcroft–Gault creatinine clearance (mL/min)"))
+            if what == "creatinine-clearance" and cockcroft and not measured and derived in self.derived:
+                return replace(t, concept=derived, kind="derived")
+            if what == "creatinine-clearance" and measured and not cockcroft:
+                return self._observation(t, element)
+            if what == "creatinine-clearance" and derived in self.derived:
+                base = self._observation(t, element)
+                if base.concept is None:
+                    return replace(t, concept=derived, kind="derived", review=_join(
+                        t.review, "how clearance is obtained is not said; read as a Cockcroft–Gault estimate"))
+                return replace(base, alternatives=(derived,), review=_join(
+                    t.review, "how clearance is obtained is not said: a measured 24 h clearance or a "
+                              "Cockcroft–Gault estimate both count"))
+        if what == "qt":
+            qtc = self._observation(replace(t, what="qtc", label="QTc"), BY_WHAT["qtc"])
+            return replace(qtc, label="QT interval", review=_join(
+                t.review, "the record says QT interval; read as the corrected QT (QTc) that ECG reports give"))
+        return self._observation(t, element)
+
+    def _observation(self, t: Threshold, element: Element) -> Threshold:
+        concept = next((c for c in element.concepts if c in self.observations), None)
+        if t.quantity.unit == "ULN" and t.quantity.comparator not in ("<", "<=", ">", ">="):
+            return replace(t, problem="a range of ULN multiples is not supported")
+        return replace(t, concept=concept)
+
+    def _sexes(self, text: str, found: list[Threshold]) -> list[Threshold]:
+        result = []
+        for t in found:
+            before = text[max(0, t.quantity.start - 14):t.quantity.start]
+            after = text[t.quantity.end:t.quantity.end + 10]
+            sex = None
+            if _FEMALE.search(before) or re.match(r"\s*\(?\s*(?:women|females?)\b", after, re.IGNORECASE):
+                sex = "female"
+            elif _MALE.search(before) or re.match(r"\s*\(?\s*(?:men|males?)\b", after, re.IGNORECASE):
+                sex = "male"
+            result.append(replace(t, sex=sex) if sex else t)
+        return result
+
+    def _conditions(self, text: str, found: list[Threshold]) -> list[Threshold]:
+        """'< 5 × ULN with liver metastases' → that bound applies when the condition holds; 'unless Gilbert's' →
+        the condition lifts the bound before it."""
+        segments = [0, *[m.start() for m in _SEGMENT.finditer(text)], len(text)]
+
+        def segment(pos: int) -> int:
+            return max(i for i, s in enumerate(segments) if s <= pos)
+
+        result = list(found)
+        for key, _label, pattern in CONDITIONS:
+            for match in pattern.finditer(text):
+                same = [i for i, t in enumerate(result) if segment(t.quantity.start) == segment(match.start())
+                        and t.kind not in ("age", "ecog")]
+                unless = re.search(r"\b(?:unless|except|excluding)\b[^;.]{0,40}$", text[:match.start()], re.IGNORECASE)
+                if same and not unless:
+                    nearest = min(same, key=lambda i: abs(result[i].quantity.start - match.start()))
+                    if all(result[i].when is None for i in same):
+                        for i in same:  # "ALT and AST < 5 × ULN": one bound, several elements
+                            if result[i].quantity == result[nearest].quantity:
+                                result[i] = replace(result[i], when=key)
+                    continue
+                earlier = [i for i, t in enumerate(result) if t.quantity.end <= match.start()
+                           and match.start() - t.quantity.end <= MAX_GAP and t.kind not in ("age", "ecog")]
+                if earlier:
+                    last = earlier[-1]
+                    result[last] = replace(result[last], exempt=key)
+        return result
+
+
+def _join(*reasons: str | None) -> str | None:
+    present = [r for r in reasons if r]
+    return "; ".join(dict.fromkeys(present)) or None
+
+
+def residual(text: str, thresholds: Sequence[Threshold]) -> str:
+    """The words of the criterion that none of its recognised parts account for."""
+    spans = [(t.quantity.start, t.quantity.end) for t in thresholds]
+    spans += [(m.start, m.end) for m in find_mentions(text)]
+    for _key, _label, pattern in CONDITIONS:
+        spans += [m.span() for m in pattern.finditer(text)]
+    spans += [m.span() for m in AGE.finditer(text)]
+    whole = []
+    for a, b in spans:  # a name matched by its stem ("liver metasta") covers its whole last word
+        while b < len(text) and text[b].isalnum():
+            b += 1
+        whole.append((a, b))
+    kept = "".join(" " if any(a <= i < b for a, b in whole) else ch for i, ch in enumerate(text))
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'’-]+", kept) if w.lower().strip("'’-") not in _STOP
+             and not _MALE.fullmatch(w) and not _FEMALE.fullmatch(w) and len(w) > 2]
+    return " ".join(words)
+
+
+def normal_words(text: str) -> list[str]:
+    """Data elements the text asks to be 'normal' or 'adequate' without a number."""
+    folded = fold(text)
+    if not _NORMAL.search(folded):
+        return []
+    return list(dict.fromkeys(e.label for m in find_mentions(folded) for e in m.elements[:1]))
+
+
+__all__ = ["Recognition", "Recognizer", "Threshold", "find_mentions", "normal_words", "residual"]

@@ -1,0 +1,150 @@
+"""Eligibility text → criteria, the way ClinicalTrials.gov records are written.
+
+Handles the heading variants (through `adapter.ctgov.eligibility_text.split_eligibility`), bullets (`*`, `-`, `•`),
+nested and restarted numbered lists, numbered lists run together on one line ("1\\. … ; 2. … ; 3. …"), markdown
+escapes (`\\>`, `\\<`), HTML comments, and lead-in lines that are not criteria ("adequate organ function as
+defined by:"). Every criterion's text is a piece of the record (markdown escapes dropped, blanks folded), so the
+loader finds it verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from adapter.ctgov.eligibility_text import split_eligibility
+
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# A list marker at the start of a line: bullet, "1.", "1\.", "1)", "(a)", "a.", "i)".
+_MARKER = re.compile(r"^(?:[*\-•+·▪◦]|\(?\d{1,2}\\?[.)]|\([a-zA-Z]{1,4}\)|[a-zA-Z]\\?[.)]|[ivxIVX]{1,4}\\?[.)])[ \t]+")
+_BULLET = re.compile(r"^[*\-•+·▪◦][ \t]+")
+_LEADING_NUMBER = re.compile(r"^\(?(\d{1,2})\\?[.)]\s")
+# Inline numbered items: " 2. ", "; 3. " (the number is checked against the running count).
+_INLINE_NUMBER = re.compile(r"(?:(?<=[;.:,])|(?<=\s))\s*(\d{1,2})\\?\.\s+(?=\S)")
+_INLINE_SEMICOLON = re.compile(r";\s+(?=[A-Z][a-z])")
+_LEAD_IN = re.compile(
+    r"(following|defined|as follows|include|including|criteria|certeria|laboratory values|such as|"
+    r"meet|below|requirements|listed|any of|all of|specifically)\W*$",
+    re.IGNORECASE,
+)
+_NOT_CRITERIA = re.compile(r"^(the information listed above|note:)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One criterion as the record writes it."""
+
+    type: str  # inclusion | exclusion
+    text: str  # verbatim (markdown escapes dropped, blanks folded)
+    context: str | None = None  # the lead-in heading it sits under, if any
+
+
+def unescape(text: str) -> str:
+    return " ".join(_MARKDOWN_ESCAPE.sub(r"\1", text).split())
+
+
+def split_criteria(eligibility: str) -> list[Item]:
+    """The record's criteria in order, inclusion first; lead-in headings are context, not criteria."""
+    inclusion, exclusion = split_eligibility(_COMMENT.sub("", eligibility or ""))
+    return [*_block_items(inclusion, "inclusion"), *_block_items(exclusion, "exclusion")]
+
+
+def _block_items(block: str, kind: str) -> list[Item]:
+    pieces = _pieces(block)
+    items: list[Item] = []
+    context: str | None = None
+    for index, (_indent, text) in enumerate(pieces):
+        if not text or _NOT_CRITERIA.match(text):
+            continue
+        following = pieces[index + 1] if index + 1 < len(pieces) else None
+        if _is_lead_in(text, following):
+            context = text
+            continue
+        items.append(Item(kind, text, context))
+    return items
+
+
+def _is_heading(text: str) -> bool:
+    return text.rstrip().endswith((":", "："))
+
+
+def _is_lead_in(text: str, following: tuple[int, str] | None) -> bool:
+    """A line that only introduces the items below it ("… as defined by:", "including the following;")."""
+    if following is None:
+        return False
+    stripped = text.rstrip(" :;：")
+    return bool(_LEAD_IN.search(stripped)) or (_is_heading(text) and len(stripped.split()) <= 6)
+
+
+def _pieces(block: str) -> list[tuple[int, str]]:
+    """(indent, text) per list item or paragraph, inline-numbered runs split."""
+    raw: list[tuple[int, list[str]]] = []
+    blank = True
+    for line in block.split("\n"):
+        if not line.strip():
+            blank = True
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = line.strip()
+        marker = _MARKER.match(body)
+        if marker or blank or not raw:
+            raw.append((indent, [body]))
+        else:
+            raw[-1][1].append(body)
+        blank = False
+    pieces: list[tuple[int, str]] = []
+    inline = any(_starts_inline_run(" ".join(lines)) for _, lines in raw)
+    expected = 1
+    for indent, lines in raw:
+        text = _BULLET.sub("", " ".join(lines))
+        if inline:
+            parts, expected = _split_inline(text, expected)
+        else:
+            parts = [_strip_marker(text)]
+        pieces += [(indent, unescape(p).strip(" ;")) for p in parts if unescape(p).strip(" ;")]
+    return pieces
+
+
+def _strip_marker(text: str) -> str:
+    # "* 1\. Age…": a bullet then a number; both go.
+    for _ in range(2):
+        match = _MARKER.match(text)
+        if not match:
+            break
+        text = text[match.end():]
+    return text
+
+
+def _starts_inline_run(text: str) -> bool:
+    """'1\\. first; 2. second; …': numbered items run together on one line."""
+    body = text.lstrip("*-• ")
+    return bool(re.match(r"1\\?\.\s", body)) and bool(re.search(r"[;.]\s*2\\?\.\s", body))
+
+
+def _split_inline(text: str, expected: int) -> tuple[list[str], int]:
+    """Split at ' N. ' where N continues the running top-level count, and at '; Capital' between items."""
+    leading = _LEADING_NUMBER.match(text)
+    if leading and int(leading.group(1)) == expected:
+        expected += 1
+        text = text[leading.end():]
+    else:  # a nested list's own marker ("1." again under item 6): the running count goes on
+        text = _strip_marker(text)
+    cuts: list[tuple[int, int]] = []
+    for match in _INLINE_NUMBER.finditer(text):
+        if int(match.group(1)) == expected:
+            cuts.append((match.start(), match.end()))
+            expected += 1
+    parts: list[str] = []
+    start = 0
+    for cut_start, cut_end in cuts:
+        parts.append(text[start:cut_start])
+        start = cut_end
+    parts.append(text[start:])
+    split: list[str] = []
+    for part in parts:
+        split += _INLINE_SEMICOLON.split(part)
+    return split, expected
+
+
+__all__ = ["Item", "split_criteria", "unescape"]
