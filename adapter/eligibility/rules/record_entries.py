@@ -206,7 +206,7 @@ def _placed(fact: ClinicalFact, spans: Spans, not_current: bool) -> Literal["in"
     if any(start <= fact.date <= end for start, end, _ in spans):
         return "in"
     if fact.resource_type != "Condition":
-        return "out"
+        return _placed_course(fact, spans)
     # A condition is present from its onset until it abates: it counts when that overlaps a window.
     before = [(start, end) for start, end, _ in spans if fact.date < start]
     if not before:
@@ -216,6 +216,25 @@ def _placed(fact: ClinicalFact, spans: Spans, not_current: bool) -> Literal["in"
     if fact.end is None:
         return "open"
     return "in" if any(fact.end >= start for start, _ in before) else "out"
+
+
+# Medication statuses that say the patient is still on it (FHIR R4/R5 MedicationStatement and MedicationRequest).
+ONGOING_MEDICATION = frozenset({"active", "on-hold"})
+_COURSES = frozenset({"MedicationStatement", "MedicationRequest"})
+
+
+def _placed_course(fact: ClinicalFact, spans: Spans) -> Literal["in", "out", "open"]:
+    """A medication or procedure that began before a window: in it when it ran into the window. A course still
+    active is in; one with an end date is in when the end reaches the window; a finished statement or request with
+    no end date may have run into it (open) — a start date alone must not hide a recent dose."""
+    before = [start for start, _, _ in spans if fact.date is not None and fact.date < start]
+    if not before:
+        return "out"
+    if fact.end is not None:
+        return "in" if any(fact.end >= start for start in before) else "out"
+    if fact.resource_type not in _COURSES:
+        return "out"  # an administration or a procedure without a period is the moment it happened
+    return "in" if fact.status in ONGOING_MEDICATION else "open"
 
 
 def entry_window(ctx: RuleContext, windows: list[Mapping[str, Any]]) -> tuple[tuple[Spans, str] | None, Outcome | None]:
