@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.local_http import TrickleHandler, serve  # noqa: E402
 from tests.support.prefetch import prefetch_from_resources  # noqa: E402
 
 FIXTURE = ROOT / "fixtures" / "patients" / "p-eligible-us-units.json"
@@ -67,39 +67,6 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
             pass
         time.sleep(0.2)
     raise SystemExit("server did not become ready")
-
-
-class _Trickle(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/fhir+json")
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            for _ in range(100000):
-                self.wfile.write(b" ")
-                self.wfile.flush()
-                time.sleep(0.2)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def _trickling_fhir() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager
@@ -172,7 +139,7 @@ def main() -> int:
                         help="passed to `serve --workers` (> 1: --state-dir a temp dir)")
     parser.add_argument("--stuck", type=int, default=8, help="hook requests held on the trickling FHIR server")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="cds-bench-") as state, _trickling_fhir() as fhir:
+    with tempfile.TemporaryDirectory(prefix="cds-bench-") as state, serve(TrickleHandler, "/fhir") as fhir:
         return _run(args, state, fhir)
 
 

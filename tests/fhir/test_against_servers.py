@@ -5,7 +5,8 @@ Push twice → one copy of each; a changed title updates the same ResearchStudy;
 a push that fails half-way, then a clean push, completes it without duplicates. On the R4 engines: every fixture
 patient gives the same report from `evaluate --server` as from `evaluate --bundle`; paging; one round trip per
 evaluation; an Observation whose first coding is local and second LOINC is found.
-(The fixture patients are R4 resources, so HAPI R5 gets the push tests only.)
+On HAPI R5: the same `--server` / `--bundle` comparison for fixture patients' resources whose R4 shape is also
+valid R5 (Patient, Observation, Condition, AllergyIntolerance).
 """
 
 from __future__ import annotations
@@ -305,3 +306,27 @@ def test_unknown_patient_is_a_clear_error(r4_loaded: Any, capsys: pytest.Capture
     code = main(["evaluate", "--server", r4_loaded.base_url, "--patient", "no-such-patient"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+# R5: the same comparison on HAPI R5 with the resources whose R4 shape is also valid R5 (Patient, Observation,
+# Condition, AllergyIntolerance); medication and procedure resources changed shape in R5 and are left out of both.
+R5_COMPATIBLE = ("Patient", "Observation", "Condition", "AllergyIntolerance")
+
+
+@pytest.mark.parametrize("name", ["p-eligible-us-units", "p-missing-platelets", "p-hiv", "p-liver-metastases-c78-7"])
+def test_server_and_file_give_the_same_report_on_hapi_r5(hapi_r5: Any, name: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = json.loads((PATIENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] in R5_COMPATIBLE]
+    subset = tmp_path / f"{name}.json"
+    subset.write_text(json.dumps(bundle), encoding="utf-8")
+    with hapi_r5.client(timeout=120) as http:
+        answer = http.post("", json=_as_transaction(bundle))
+        assert answer.status_code == 200, answer.text[:2000]
+    common = ["evaluate", "--as-of", AS_OF.isoformat()]
+    assert main([*common, "--bundle", str(subset)]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert main([*common, "--server", hapi_r5.base_url, "--patient", _patient_id(subset)]) == 0
+    from_server = json.loads(capsys.readouterr().out)
+    assert from_server == from_file
+    assert {r["verdict"] for r in from_file} <= {"potentially-eligible", "insufficient-data", "ineligible"}

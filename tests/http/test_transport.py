@@ -1,7 +1,6 @@
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -9,6 +8,7 @@ import respx
 
 from adapter.errors import DeadlineExceeded, FhirTimeout, ResponseTooLarge, TransportError
 from adapter.http import USER_AGENT, Deadline, RetryPolicy, new_client, send
+from tests.support.local_http import serve
 
 URL = "https://api.test/things/1"
 
@@ -255,15 +255,8 @@ class _Slow(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def slow_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_Slow) as url:
+        yield url
 
 
 @pytest.mark.parametrize("path", ["/trickle", "/stall-body", "/stall-headers"])

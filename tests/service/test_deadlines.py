@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -24,50 +23,17 @@ import uvicorn
 
 from adapter.service import ServiceSettings, create_app
 from tests.service import SERVICE_PATH, hook_body
+from tests.support.local_http import TrickleHandler, serve
 from tests.support.trials import CATALOG
 
 DEADLINE = 2.0
 POOL = 8
 
 
-class _Trickle(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:  # the batch of the pull
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._trickle()
-
-    def do_GET(self) -> None:
-        self._trickle()
-
-    def _trickle(self) -> None:
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/fhir+json")
-            self.send_header("Content-Length", "10000")
-            self.end_headers()
-            for _ in range(10000):
-                self.wfile.write(b" ")
-                self.wfile.flush()
-                time.sleep(0.2)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def trickling_fhir() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(TrickleHandler, "/fhir") as url:
+        yield url
 
 
 def _free_port() -> int:

@@ -15,12 +15,10 @@ Environment knobs: ``HAPI_JAVA_OPTS`` (JVM options, replaces the defaults), ``HA
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -29,6 +27,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from tests.support.process import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL_DIR = REPO_ROOT / "tools" / "hapi-server"
@@ -284,16 +284,7 @@ class HapiServer:
     def stop(self, grace: float = STOP_GRACE_S) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # JVM shutdown hooks stop Jetty and close Spring
-                try:
-                    proc.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=30)
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
+            stop_process(proc, grace)  # SIGTERM first: JVM shutdown hooks stop Jetty and close Spring
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None

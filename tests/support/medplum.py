@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 
 from tests.support.hapi import FHIR_JSON, HOST, free_port
+from tests.support.process import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL_DIR = REPO_ROOT / "tools" / "medplum-server"
@@ -146,16 +146,7 @@ class MedplumServer:
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
+            stop_process(proc, grace=10)
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None
