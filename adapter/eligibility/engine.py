@@ -65,7 +65,7 @@ def evaluate(
                 text=characteristic.get("description") or "",
                 result=outcome.result,
                 reason=outcome.reason,
-                codes=tuple(criterion_codes(characteristic, evaluator.context.options)),
+                codes=_codes_of(characteristic, evaluator.context.options),
                 evidence=_unique(outcome.evidence),
                 missing=tuple(dict.fromkeys(outcome.missing)),
             )
@@ -75,7 +75,7 @@ def evaluate(
         notes.append("The patient is recorded as deceased.")
     if facts.foreign:
         notes.append(f"{len(facts.foreign)} resource(s) belonging to another patient were ignored.")
-    notes.extend(unrecognized_entries(evidence_variable, facts))
+    notes.extend(unrecognized_entries(evidence_variable, facts, evaluator.context.options))
     return Evaluation(
         patient=facts.patient_ref,
         as_of=as_of,
@@ -116,6 +116,19 @@ def _unique(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
     for item in evidence:
         seen.setdefault(item.reference, item)
     return tuple(seen.values())
+
+
+def _with_extensions(characteristic: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The characteristic's definitionByTypeAndValue, with the characteristic's extensions, which speak for it too."""
+    definition: Mapping[str, Any] = characteristic["definitionByTypeAndValue"]
+    if characteristic.get("extension"):
+        extensions = [*(definition.get("extension") or ()), *characteristic["extension"]]
+        definition = {**definition, "extension": extensions}
+    return definition
+
+
+def _codes_of(characteristic: Mapping[str, Any], options: EngineOptions) -> tuple[str, ...]:
+    return options.memo.get(characteristic, "codes", lambda: tuple(criterion_codes(characteristic, options)))
 
 
 def criterion_codes(characteristic: Mapping[str, Any], options: EngineOptions) -> list[str]:
@@ -164,10 +177,8 @@ class Evaluator:
         if "definitionByCombination" in characteristic:
             return self._combination(characteristic["definitionByCombination"])
         if "definitionByTypeAndValue" in characteristic:
-            definition = characteristic["definitionByTypeAndValue"]
-            if characteristic.get("extension"):  # the characteristic's extensions speak for its definition too
-                extensions = [*(definition.get("extension") or ()), *characteristic["extension"]]
-                definition = {**definition, "extension": extensions}
+            definition = self.context.options.memo.get(characteristic, "definition",
+                                                       lambda: _with_extensions(characteristic))
             rule = rule_for(definition, self.context)
             return rule(self.context, definition, characteristic.get("timeFromEvent", []))
         return _not_interpreted(characteristic)

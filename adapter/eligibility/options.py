@@ -6,16 +6,18 @@ trial by `engine_options` and handed to `evaluate`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from adapter.vocabulary import DERIVED_CODE_SYSTEM, token
 
 if TYPE_CHECKING:
     from adapter.mapping.concepts import ConceptLibrary
     from adapter.units import UnitTable
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,29 @@ class EngineOptions:
     # Molar masses for mass ↔ substance conversions. None: such a conversion is `unknown` (the convert error
     # says a molar mass is needed); every other conversion works without it.
     units: UnitTable | None = None
+    # What the engine reads off an EvidenceVariable's parts (value-set tokens, record-entry queries, criterion
+    # codes) is the same for every patient: remembered here, per options object (one per trial), never globally.
+    memo: IdentityMemo = field(default_factory=lambda: IdentityMemo(), compare=False, repr=False)
+
+
+class IdentityMemo:
+    """Values computed from an object, keyed by the object's identity (the object is kept, so its id stays its
+    own). Bounded: past `limit` entries it starts afresh, so options reused over many EvidenceVariables stay small."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._entries: dict[tuple[int, str], tuple[object, Any]] = {}
+        self._limit = limit
+
+    def get(self, obj: object, tag: str, compute: Callable[[], T]) -> T:
+        key = (id(obj), tag)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is obj:
+            return entry[1]
+        value = compute()
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[key] = (obj, value)
+        return value
 
 
 def engine_options(concepts: ConceptLibrary, units: UnitTable, default_lookback_days: int = 30) -> EngineOptions:

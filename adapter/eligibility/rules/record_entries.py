@@ -33,6 +33,7 @@ from adapter.vocabulary import CANONICAL_BASE, RECORD_KIND_BY_TYPE_TOKEN, Record
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import ClinicalFact, PatientFacts
+    from adapter.eligibility.options import EngineOptions
 
 # The project extension (defined in adapter.fhir_build.definitions, published with the trials).
 RECORD_ENTRY_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/record-entry-reading"
@@ -133,7 +134,7 @@ def record_entry(ctx: RuleContext, definition: Mapping[str, Any], windows: list[
     """The item in `valueCodeableConcept` is on record (see the module docstring for what counts)."""
     kind = record_kind(definition)
     assert kind is not None  # the evaluator routes here only for a record category
-    query = EntryQuery.of(definition, kind)
+    query = ctx.options.memo.get(definition, "entry-query", lambda: EntryQuery.of(definition, kind))
     window, unknown = entry_window(ctx, windows)
     if unknown:
         return unknown
@@ -285,12 +286,19 @@ def _record_definitions(characteristics: Iterable[Mapping[str, Any]]) -> Iterabl
         yield from _record_definitions((c.get("definitionByCombination") or {}).get("characteristic", []))
 
 
-def unrecognized_entries(variable: Mapping[str, Any], facts: PatientFacts) -> list[str]:
-    """Entries of a kind the EvidenceVariable asks about, coded only in code systems none of its items of that
-    kind uses and named by none of them: they cannot be read, so they are reported, never silently absent."""
+def _queries(variable: Mapping[str, Any]) -> dict[str, list[EntryQuery]]:
     queries: dict[str, list[EntryQuery]] = {}
     for definition, kind in _record_definitions(variable.get("characteristic", [])):
         queries.setdefault(kind.name, []).append(EntryQuery.of(definition, kind))
+    return queries
+
+
+def unrecognized_entries(variable: Mapping[str, Any], facts: PatientFacts,
+                         options: EngineOptions | None = None) -> list[str]:
+    """Entries of a kind the EvidenceVariable asks about, coded only in code systems none of its items of that
+    kind uses and named by none of them: they cannot be read, so they are reported, never silently absent."""
+    queries = (options.memo.get(variable, "entry-queries", lambda: _queries(variable)) if options is not None
+               else _queries(variable))
     notes: list[str] = []
     for kind_name, kind_queries in queries.items():
         known = frozenset().union(*(q.systems for q in kind_queries))
