@@ -11,7 +11,7 @@ No module-level state: the catalog is an immutable value. Trials are parsed on f
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.resources import files
@@ -92,6 +92,7 @@ class TrialCatalog:
     concepts: ConceptLibrary
     units: UnitTable
     sources: Mapping[str, _Source]
+    parse: Callable[[str, str], Any] | None = field(default=None, repr=False)  # YAML reader (None: the plain one)
     _loaded: dict[str, Trial] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -131,21 +132,27 @@ class TrialCatalog:
 
     def _load(self, nct_id: str, source: _Source) -> Trial:
         from adapter.ctgov.parse import parse_record_bytes
-        from adapter.mapping.loader import mapping_from_text
+        from adapter.mapping.loader import mapping_from_text, parse_yaml
 
         record = parse_record_bytes(_read_bytes(source.record), str(source.record))
-        mapping = mapping_from_text(_read_text(source.mapping), str(source.mapping), self.concepts, record)
+        parse = self.parse or parse_yaml
+        mapping = mapping_from_text(_read_text(source.mapping), str(source.mapping), self.concepts, record, parse)
         return Trial(record=record, mapping=mapping, concepts=self.concepts, units=self.units,
                      source=str(source.mapping))
 
 
-def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> TrialCatalog:
+def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True,
+                 cache_dir: Path | None = None) -> TrialCatalog:
     """The bundled trials (unless `bundled=False`) overlaid by each folder in `extra`, in order.
 
     Raises MappingError when a folder is missing or unreadable, a mapping has no record beside it, or no
     trial at all is known.
     """
-    from adapter.mapping.loader import concept_data, concepts_from_data, merge_concept_data
+    from adapter.mapping.loader import concept_data, concepts_from_data, merge_concept_data, parse_yaml
+    from adapter.mapping.parsed_cache import ParsedYamlCache
+
+    # The edge may give a cache folder: parsed YAML is kept there as JSON, keyed by the text's hash.
+    parse = ParsedYamlCache(cache_dir, parse_yaml) if cache_dir is not None else parse_yaml
     from adapter.units import load_unit_table
 
     folders: list[Traversable] = [bundled_mappings()] if bundled else []
@@ -168,7 +175,7 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> T
             ours: dict[str, Any] = {}
             for name in concept_files:
                 entry = names[name]
-                ours = merge_concept_data(ours, concept_data(_read_text(entry), str(entry)), str(entry),
+                ours = merge_concept_data(ours, concept_data(_read_text(entry), str(entry), parse), str(entry),
                                           override=False)
             concepts = ours if concepts is None else merge_concept_data(concepts, ours, str(folder), override=True)
         if UNITS_FILE in names:
@@ -189,7 +196,8 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True) -> T
         raise MappingError(f"no trial mappings (NCT*.yaml) in {where}")
     library = concepts_from_data(concepts, where)
     units = load_unit_table(_read_text(units_source), str(units_source))
-    return TrialCatalog(concepts=library, units=units, sources=dict(sorted(sources.items())))
+    return TrialCatalog(concepts=library, units=units, sources=dict(sorted(sources.items())),
+                        parse=parse if cache_dir is not None else None)
 
 
 def _read_text(entry: Traversable) -> str:

@@ -50,7 +50,7 @@ def load_trial_catalog(args: argparse.Namespace) -> TrialCatalog:
 
     folders = [p for p in os.environ.get(ENV_MAPPINGS, "").split(os.pathsep) if p.strip()]
     folders += [str(p) for p in getattr(args, "mappings", None) or ()]
-    return load_catalog(folders)
+    return load_catalog(folders, cache_dir=_cache_file().parent)
 
 
 def _trials(args: argparse.Namespace, catalog: TrialCatalog) -> list[Trial]:

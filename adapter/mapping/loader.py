@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,14 @@ def concepts_from_text(text: str, source: str) -> ConceptLibrary:
     return concepts_from_data(concept_data(text, source), source)
 
 
-def concept_data(text: str, source: str) -> dict[str, Any]:
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text to data; a MappingError naming `source` and the line when it is not valid YAML."""
+    return _parse_yaml(text, source)
+
+
+def concept_data(text: str, source: str, parse: Callable[[str, str], Any] = parse_yaml) -> dict[str, Any]:
     """One concept file's YAML, checked only for its outer shape (a file may hold part of the library)."""
-    data = _parse_yaml(text, source)
+    data = parse(text, source)
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(v, dict | list) for v in data.values()):
@@ -113,10 +119,11 @@ def load_mapping(path: Path, concepts: ConceptLibrary, record: TrialRecord | Non
 
 
 def mapping_from_text(
-    text: str, source: str, concepts: ConceptLibrary, record: TrialRecord | None = None
+    text: str, source: str, concepts: ConceptLibrary, record: TrialRecord | None = None,
+    parse: Callable[[str, str], Any] = parse_yaml,
 ) -> TrialMapping:
     """Validate and cross-check one trial mapping's YAML text; `source` names it in messages."""
-    data = _parse_yaml(text, source)
+    data = parse(text, source)
     try:
         mapping = TrialMapping.model_validate(data)
     except ValidationError as exc:
