@@ -145,6 +145,9 @@ def numeric(
         value = ordinal_grade(fact.value_text or fact.value_string)
         unit = None
     if value is None:
+        written = fact.value_text or fact.value_string
+        if written:  # e.g. "Positive": no grade to compare, so a person reads it
+            return f"{fact.reference} reads {written!r}, which has no grade to compare — confirm"
         return f"{fact.reference} has no numeric value"
     if dimensionless(target_unit) and dimensionless(unit):
         return value, (unit if target_unit is None else target_unit)

@@ -25,6 +25,7 @@ from tests.eligibility.rules.helpers import (
 VERDICTS = {
     "p-eligible-us-units": ("potentially-eligible", "potentially-eligible"),
     "p-eligible-si-units": ("potentially-eligible", "potentially-eligible"),
+    "p-hcg-positive": ("potentially-eligible", "insufficient-data"),
     "p-edge-787251-pass": ("potentially-eligible", "ineligible"),
     "p-edge-787251-fail": ("ineligible", "ineligible"),
     "p-edge-629-pass": ("ineligible", "potentially-eligible"),
@@ -103,7 +104,9 @@ NOT_PASSING = {
     ("p-platelets-below-50", T787251): {"inc-platelets": "fail"},
     ("p-platelets-below-50", T629): {"inc-platelets": "fail"},
     ("p-only-hemoglobin-entered-in-error", T787251): {"inc-hemoglobin": "unknown"},
-    ("p-only-hemoglobin-entered-in-error", T629): {"inc-hemoglobin": "unknown"},
+    ("p-only-hemoglobin-entered-in-error", T629): {"inc-hemoglobin": "unknown",
+                                                   "exc-pregnancy-lactation": "unknown"},  # a woman, no hCG test
+    ("p-hcg-positive", T629): {"exc-pregnancy-lactation": "unknown"},  # "Positive": confirm
     ("p-alt-3x-no-liver-mets", T787251): {"inc-alt-ast": "fail"},
     ("p-alt-3x-no-liver-mets", T629): {"inc-alt-ast": "fail"},
     ("p-transfusion-5-days-before", T787251): {"inc-hemoglobin": "fail"},
