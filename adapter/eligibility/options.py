@@ -36,6 +36,8 @@ class DerivedSpec:
 class EngineOptions:
     # system|code → number (ECOG LA codes)
     ordinal_answers: Mapping[str, Decimal] = field(default_factory=dict)
+    # result text (lower case) → grade: "2+", "Trace", "Negative" (the concept library's ordinal_texts)
+    ordinal_texts: Mapping[str, Decimal] = field(default_factory=dict)
     derived: Mapping[str, DerivedSpec] = field(default_factory=dict)  # system|code → spec
     default_lookback_days: int = 30
     # Molar masses for mass ↔ substance conversions. None: such a conversion is `unknown` (the convert error
@@ -80,6 +82,7 @@ def engine_options(concepts: ConceptLibrary, units: UnitTable, default_lookback_
         )
     return EngineOptions(
         ordinal_answers={a.token: a.value for a in concepts.ordinal_answers},
+        ordinal_texts={text.lower(): value for text, value in concepts.ordinal_texts.items()},
         derived=derived,
         default_lookback_days=default_lookback_days,
         units=units,

@@ -104,6 +104,7 @@ class ConceptLibrary(Strict):
     allergies: dict[str, Concept] = Field(default_factory=dict)
     derived: dict[str, DerivedConcept] = Field(default_factory=dict)
     ordinal_answers: list[OrdinalAnswer] = Field(default_factory=list)
+    ordinal_texts: dict[str, Decimal] = Field(default_factory=dict, description="result text (lower case) -> grade")
     search_panels: list[Code] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -21,14 +21,6 @@ if TYPE_CHECKING:
 
 DIMENSIONLESS = {None, "1", "{score}"}
 # Dipstick grades as written ("++", "2+", "Trace", "Negative"), as numbers: "> ++" is "> 2".
-ORDINAL_GRADES: dict[str, Decimal] = {
-    "negative": Decimal(0), "neg": Decimal(0), "nil": Decimal(0), "-": Decimal(0),
-    "trace": Decimal("0.5"), "±": Decimal("0.5"), "+/-": Decimal("0.5"), "+-": Decimal("0.5"),
-    "+": Decimal(1), "1+": Decimal(1), "+1": Decimal(1),
-    "++": Decimal(2), "2+": Decimal(2), "+2": Decimal(2),
-    "+++": Decimal(3), "3+": Decimal(3), "+3": Decimal(3),
-    "++++": Decimal(4), "4+": Decimal(4), "+4": Decimal(4),
-}  # fmt: skip
 _GRADE_TEXT = re.compile(r"^\s*(?P<grade>[^\s(]+)\s*(?:\([^()]*\))?\s*$")
 
 
@@ -39,10 +31,10 @@ def dimensionless(unit: str | None) -> bool:
     return unit is not None and unit.startswith("{") and unit.endswith("}") and "}" not in unit[1:-1]
 
 
-def ordinal_grade(text: str | None) -> Decimal | None:
-    """A dipstick grade written as text ("++", "2+", "Trace", "Negative", "1+ (30 mg/dL)"), or None."""
+def ordinal_grade(text: str | None, grades: Mapping[str, Decimal]) -> Decimal | None:
+    """A grade written as text ("++", "2+", "Trace", "Negative", "1+ (30 mg/dL)") by the reviewed table, or None."""
     found = _GRADE_TEXT.match(text) if isinstance(text, str) else None
-    return ORDINAL_GRADES.get(found["grade"].lower()) if found else None
+    return grades.get(found["grade"].lower()) if found else None
 
 
 def observation(ctx: RuleContext, definition: Mapping[str, Any], windows: list[Mapping[str, Any]]) -> Outcome:
@@ -142,7 +134,7 @@ def numeric(
         value = next((answers[c] for c in fact.value_code if c in answers), None)
         unit = None
     if value is None and dimensionless(target_unit):
-        value = ordinal_grade(fact.value_text or fact.value_string)
+        value = ordinal_grade(fact.value_text or fact.value_string, ctx.options.ordinal_texts)
         unit = None
     if value is None:
         written = fact.value_text or fact.value_string
@@ -201,7 +193,7 @@ def _observation_value(
         return Outcome("unknown", found, (evidence(fact),), (need(label, codes),))
     value, unit = found
     written = fact.value_text or fact.value_string
-    graded = fact.value is None and written and ordinal_grade(written) is not None
+    graded = fact.value is None and written and ordinal_grade(written, ctx.options.ordinal_texts) is not None
     note = f" (reported as {written!r})" if graded else ""
     return _judge(fact, value, unit, criterion, quantity, goal, label, ignored, note)
 

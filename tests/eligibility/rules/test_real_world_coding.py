@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from adapter.eligibility.engine import evaluate
 from adapter.eligibility.facts import facts_from_bundle
-from adapter.eligibility.options import engine_options
+from adapter.eligibility.options import EngineOptions, engine_options
 from adapter.evaluation import evaluate_trial
 from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION
 from adapter.fhir_build.evidence_variable import build_evidence_variable
@@ -337,7 +337,9 @@ def test_urine_protein_as_787251_says(dipstick, h24, expected):
     resources = [_dipstick(**dipstick)]
     if h24 is not None:
         resources.append(lab("p24", "2889-4", h24, "g/(24.h)"))
-    (outcome, reason), = run(PROTEINURIA, facts=generic_patient(*resources))
+    # The grades of text results are reviewed data (concepts.yaml ordinal_texts), given through the options.
+    options = EngineOptions(ordinal_texts=CATALOG.get("NCT03787251").engine_options.ordinal_texts)
+    (outcome, reason), = run(PROTEINURIA, facts=generic_patient(*resources), options=options)
     assert outcome == expected, reason
 
 
