@@ -8,11 +8,12 @@ replaces it with the real id).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from adapter.fhir_build.common import stable_uuid
-from adapter.vocabulary import CTGOV_SYSTEM, RESOURCE_IDENTIFIER_SYSTEM
+from adapter.vocabulary import CTGOV_SYSTEM, RESOURCE_IDENTIFIER_SYSTEM, token
 
 
 def conditional_url(resource: dict[str, Any]) -> str:
@@ -22,19 +23,20 @@ def conditional_url(resource: dict[str, Any]) -> str:
     )
     if preferred is None:
         raise ValueError(f"{resource['resourceType']}/{resource.get('id')} has no business identifier")
-    token = f"{preferred['system']}|{preferred['value']}"
-    return f"{resource['resourceType']}?identifier={quote(token, safe=':/|')}"
+    search = token(preferred["system"], preferred["value"])
+    return f"{resource['resourceType']}?identifier={quote(search, safe=':/|')}"
 
 
-def _rewrite_references(node: Any, full_urls: dict[str, str]) -> Any:
+def rewrite_references(node: Any, targets: Mapping[str, str]) -> Any:
+    """`node` with each `reference` found in `targets` replaced (e.g. `Type/key` → its urn:uuid fullUrl)."""
     if isinstance(node, dict):
-        rewritten = {k: _rewrite_references(v, full_urls) for k, v in node.items()}
+        rewritten = {k: rewrite_references(v, targets) for k, v in node.items()}
         reference = rewritten.get("reference")
-        if isinstance(reference, str) and reference in full_urls:
-            rewritten["reference"] = full_urls[reference]
+        if isinstance(reference, str) and reference in targets:
+            rewritten["reference"] = targets[reference]
         return rewritten
     if isinstance(node, list):
-        return [_rewrite_references(item, full_urls) for item in node]
+        return [rewrite_references(item, targets) for item in node]
     return node
 
 
@@ -42,7 +44,7 @@ def transaction_bundle(resources: list[dict[str, Any]], *, bundle_key: str) -> d
     full_urls = {f"{r['resourceType']}/{r['id']}": stable_uuid(r["resourceType"], r["id"]) for r in resources}
     entries = []
     for resource in resources:
-        body = _rewrite_references({k: v for k, v in resource.items() if k != "id"}, full_urls)
+        body = rewrite_references({k: v for k, v in resource.items() if k != "id"}, full_urls)
         entries.append(
             {
                 "fullUrl": full_urls[f"{resource['resourceType']}/{resource['id']}"],

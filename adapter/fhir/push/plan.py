@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from adapter.fhir_build.bundle import rewrite_references
+
 MAX_ID = 64
 _NOT_ID = re.compile(r"[^A-Za-z0-9\-.]+")
 # Referenced definitions first, the study that points at everything last (ties between real references are broken
@@ -99,15 +101,7 @@ def chunked(items: list[Item], size: int) -> list[list[Item]]:
 
 def rewrite(node: Any, targets: Mapping[str, str]) -> Any:
     """`node` with each reference found in `targets` (fullUrl → `Type/id` or a urn:uuid) replaced."""
-    if isinstance(node, dict):
-        rewritten = {k: rewrite(v, targets) for k, v in node.items()}
-        reference = rewritten.get("reference")
-        if isinstance(reference, str) and reference in targets:
-            rewritten["reference"] = targets[reference]
-        return rewritten
-    if isinstance(node, list):
-        return [rewrite(value, targets) for value in node]
-    return node
+    return rewrite_references(node, targets)
 
 
 def dangling_urns(entries: Iterable[Mapping[str, Any]]) -> set[str]:
