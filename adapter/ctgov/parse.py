@@ -31,16 +31,25 @@ API_V2_STUDY_URL = "https://clinicaltrials.gov/api/v2/studies/"
 
 def load_record(path: Path) -> TrialRecord:
     """Read an API v2 study record (GET /api/v2/studies/NCT…) from a file."""
+    return parse_record_bytes(read_record_file(path), str(path))
+
+
+def read_record_file(path: Path) -> bytes:
+    """A record file's bytes, or RecordFormatError saying why not (missing, a directory, unreadable)."""
     path = Path(path)
     try:
-        content = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise RecordFormatError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise RecordFormatError(f"{path}: is a directory, not a record file") from None
     except OSError as exc:
         raise RecordFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_record_bytes(content, str(path))
+
+
+def decode_record_json(content: bytes, source: str) -> object:
+    """A record file's JSON, with the reader's own checks (UTF-8, classic XML, empty, not JSON)."""
+    return _decode_json(content, source)
 
 
 def parse_record_bytes(content: bytes, source: str) -> TrialRecord:

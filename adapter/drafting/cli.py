@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def _record_data(args: argparse.Namespace) -> dict[str, Any]:
-    from adapter.ctgov.parse import _decode_json  # the reader's own checks: UTF-8, XML, empty, JSON
+    from adapter.ctgov.parse import decode_record_json, read_record_file  # the reader's own checks
 
     if (args.nct_id is None) == (args.record is None):
         raise DraftError("give either an NCT number (fetched live) or --record FILE")
@@ -21,15 +21,8 @@ def _record_data(args: argparse.Namespace) -> dict[str, Any]:
         from adapter.ctgov.fetch import fetch_record
 
         return fetch_record(args.nct_id, timeout=args.timeout)
-    try:
-        content = args.record.read_bytes()
-    except FileNotFoundError:
-        raise DraftError(f"{args.record}: no such file") from None
-    except IsADirectoryError:
-        raise DraftError(f"{args.record}: is a directory, not a record file") from None
-    except OSError as exc:
-        raise DraftError(f"{args.record}: cannot read ({exc.strerror})") from None
-    data = _decode_json(content, str(args.record))
+    content = read_record_file(args.record)
+    data = decode_record_json(content, str(args.record))
     if isinstance(data, dict) and "studies" in data and "protocolSection" not in data:
         studies = data["studies"]
         if isinstance(studies, list) and len(studies) == 1 and isinstance(studies[0], dict):

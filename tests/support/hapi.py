@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.process import stop_process
+from tests.support.process import fhir_client, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL_DIR = REPO_ROOT / "tools" / "hapi-server"
@@ -188,9 +188,7 @@ class HapiServer:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An httpx client on ``base_url`` that speaks FHIR JSON (caller closes it)."""
-        headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON, **kwargs.pop("headers", {})}
-        kwargs.setdefault("timeout", 60.0)
-        return httpx.Client(base_url=self.base_url + "/", headers=headers, **kwargs)
+        return fhir_client(self.base_url, **kwargs)
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the server log without Java stack frames (so the ``Caused by:`` chain stays visible)."""

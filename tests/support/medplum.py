@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from tests.support.hapi import FHIR_JSON, HOST, free_port
-from tests.support.process import stop_process
+from tests.support.process import fhir_client, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL_DIR = REPO_ROOT / "tools" / "medplum-server"
@@ -96,9 +96,7 @@ class MedplumServer:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An httpx client on ``base_url`` that speaks FHIR JSON (caller closes it)."""
-        headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON, **kwargs.pop("headers", {})}
-        kwargs.setdefault("timeout", 60.0)
-        return httpx.Client(base_url=self.base_url + "/", headers=headers, **kwargs)
+        return fhir_client(self.base_url, **kwargs)
 
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
