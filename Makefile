@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AS_OF ?= 2026-11-01
 
-.PHONY: install demo test test-fast lint benchmark wheel clean
+.PHONY: install demo test test-fast lint benchmark benchmark-screen wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,12 @@ demo: $(STAMP)
 ## The whole test suite: lint and types, then every test, with the official FHIR validator and HAPI FHIR
 ## servers (Java/Maven, built on first use).
 test: lint
-	bash tools/ensure-debian-packages.sh redis-server
+	bash tools/ensure-debian-packages.sh redis-server chromium:chromium
 	$(BIN)/python -m pytest
 
 ## The development loop: no Java, no ../shared data (pytest markers java, realworld, packaging).
 test-fast: $(STAMP)
-	bash tools/ensure-debian-packages.sh redis-server
+	bash tools/ensure-debian-packages.sh redis-server chromium:chromium
 	$(BIN)/python -m pytest -m "not java and not medplum and not realworld and not packaging" -q
 
 lint: $(STAMP)
@@ -39,6 +39,10 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/hapi.py
 	$(BIN)/python benchmarks/cds.py
+
+## Population screening, both engines, 1k / 10k / 100k synthetic patients (populations kept in benchmarks/.populations).
+benchmark-screen: $(STAMP)
+	$(BIN)/python benchmarks/screen.py
 
 wheel: $(STAMP)
 	$(BIN)/python -m build --outdir dist .

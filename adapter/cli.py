@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     from adapter.cli_service import add_service_commands  # the service's commands live beside this module
 
     add_service_commands(commands)
+    from adapter.cli_screen import add_screen_command
+
+    add_screen_command(commands)
     return parser
 
 
@@ -356,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "httpcore"):  # they log every request URL (patient ids) at INFO / DEBUG
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        if args.command in ("evaluate", "demo", "serve"):
+        if args.command in ("evaluate", "demo", "serve", "screen"):
             return _run_with_units_cache(args)
         return int(args.run(args))
     except AdapterError as exc:

@@ -85,7 +85,8 @@ def hapi(request: pytest.FixtureRequest) -> HapiServer:
 _HAPI_FIXTURES = {"hapi", "hapi_r4", "hapi_r5"}
 _MEDPLUM_FIXTURES = {"medplum_r4", "fhir_server"}
 _JAVA_MODULES = {"test_against_hapi.py": "hapi", "test_against_servers.py": "hapi", "test_hapi_harness.py": "hapi",
-                 "test_validation.py": "validator", "test_fhir_validator_harness.py": "validator"}
+                 "test_validation.py": "validator", "test_fhir_validator_harness.py": "validator",
+                 "test_group_validation.py": "validator"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -102,5 +103,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if fixtures & _MEDPLUM_FIXTURES or item.path.name == "test_against_servers.py":
             item.add_marker(pytest.mark.medplum)  # Node; `make test-fast` deselects it
         module = getattr(item, "module", None)
+        if module is not None and hasattr(module, "SPARK"):  # PySpark starts a JVM
+            item.add_marker(pytest.mark.spark)
+            item.add_marker(pytest.mark.java)
         if "realworld" in fixtures or (module is not None and hasattr(module, "REALWORLD")):
             item.add_marker(pytest.mark.realworld)

@@ -1,6 +1,7 @@
 package org.trialfhir.hapiserver;
 
 import ca.uhn.fhir.batch2.jobs.config.Batch2JobsConfig;
+import ca.uhn.fhir.batch2.maintenance.JobMaintenanceServiceImpl;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.config.ThreadPoolFactoryConfig;
@@ -18,6 +19,7 @@ import jakarta.persistence.EntityManagerFactory;
 import java.util.Properties;
 import javax.sql.DataSource;
 import org.apache.commons.dbcp2.BasicDataSource;
+import org.springframework.beans.factory.config.BeanPostProcessor;
 import org.springframework.beans.factory.config.ConfigurableListableBeanFactory;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -42,6 +44,11 @@ import org.springframework.transaction.annotation.EnableTransactionManagement;
 	SearchParamSubmitterConfig.class
 })
 public class CommonJpaConfig {
+
+	/** Resources per bulk export NDJSON file (HAPI's default is 1000). */
+	static final int BULK_EXPORT_FILE_CAPACITY = 5;
+
+	static final long JOB_MAINTENANCE_INTERVAL_MS = 1000;
 
 	/** Name of the in-memory database; one JVM serves one FHIR version. */
 	static String databaseName() {
@@ -73,7 +80,34 @@ public class CommonJpaConfig {
 		s.setAllowMultipleDelete(true);
 		s.setExpungeEnabled(true);
 		s.setDeleteExpungeEnabled(true);
+		// Bulk Data $export (the provider is registered in HapiServerMain). Every kick-off starts a new
+		// job: reusing an earlier identical job would hand a test the files of a job it already deleted.
+		s.setEnableTaskBulkExportJobExecution(true);
+		s.setEnableBulkExportJobReuse(false);
+		// Few resources per NDJSON file, so a small test export already spans several files of one type.
+		s.setBulkExportFileMaximumCapacity(BULK_EXPORT_FILE_CAPACITY);
+		// Let a batch2 job move to its next step as soon as its single work chunk is done, instead of
+		// waiting for the next maintenance pass.
+		s.setJobFastTrackingEnabled(true);
 		return s;
+	}
+
+	/**
+	 * Batch2 job steps (bulk export among them) advance in a maintenance pass, once a minute by
+	 * default; a test waits for the export, so run the pass every second. Set before the bean's
+	 * scheduled job is registered.
+	 */
+	@Bean
+	public static BeanPostProcessor fastJobMaintenance() {
+		return new BeanPostProcessor() {
+			@Override
+			public Object postProcessBeforeInitialization(Object bean, String beanName) {
+				if (bean instanceof JobMaintenanceServiceImpl maintenance) {
+					maintenance.setScheduledJobFrequencyMillis(JOB_MAINTENANCE_INTERVAL_MS);
+				}
+				return bean;
+			}
+		};
 	}
 
 	@Bean

@@ -1,5 +1,6 @@
 package org.trialfhir.hapiserver;
 
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
@@ -106,6 +107,8 @@ public final class HapiServerMain {
 		server.registerProviders(providers.createProviders());
 		server.registerProvider(ctx.getBean(IJpaSystemProvider.class));
 		server.registerProvider(ctx.getBean(ValueSetOperationProvider.class));
+		// Bulk Data Access: Patient/$export, Group/[id]/$export, $export, $export-poll-status.
+		server.registerProvider(ctx.getBean(BulkDataExportProvider.class));
 
 		server.setServerConformanceProvider(new JpaCapabilityStatementProvider(
 				server,

@@ -1,0 +1,131 @@
+"""`trial-adapter screen`: population pre-screening of a Bulk Data export (a directory, or a server's
+`$export`) against the trials, with the local (DuckDB) or the Spark engine. Parsed and run like the others in
+`adapter.cli`, whose helpers it shares; the work is `adapter.screening`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adapter.cli import (
+    ENV_MAPPINGS,
+    _as_of,
+    _cache_file,
+    _client,
+    _server_options,
+    _trial_options,
+    load_trial_catalog,
+)
+from adapter.errors import AdapterError
+
+if TYPE_CHECKING:
+    from adapter.fhir.bulk import ExportResult
+    from adapter.screening.outputs import ScreeningSummary
+
+EXPORT_FOLDER = "export"
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from adapter.screening.patient import JobRecipe
+    from adapter.screening.progress import progress_for_stderr
+    from adapter.screening.run import ScreenRequest, screen
+
+    if (args.ndjson is None) == (args.server is None):
+        raise AdapterError("give either --ndjson DIR (a Bulk Data export on disk) or --server URL")
+    if args.server is None and (args.group or args.since):
+        raise AdapterError("--group and --since need --server")
+    catalog = load_trial_catalog(args)
+    trials = catalog.select(args.trial)
+    mapping_dirs = [p for p in os.environ.get(ENV_MAPPINGS, "").split(os.pathsep) if p.strip()]
+    mapping_dirs += [str(p.resolve()) for p in args.mappings or ()]
+    recipe = JobRecipe(tuple(mapping_dirs), tuple(t.nct_id for t in trials), _as_of(args.as_of),
+                       str(_cache_file().parent))
+    source, label, server_errors, transaction_time = args.ndjson, None, (), None
+    if args.server is not None:
+        exported = _export(args, trials)
+        source, label = exported.directory, args.server
+        server_errors, transaction_time = exported.server_errors, exported.transaction_time
+    request = ScreenRequest(source=source, out=args.out, recipe=recipe, engine=args.engine,
+                            workers=args.workers, spark_master=args.spark_master, fhir_version=args.fhir_version,
+                            memory_limit=args.memory_limit, report_candidates=args.report_candidates,
+                            source_label=label, source_errors=server_errors, transaction_time=transaction_time)
+    with progress_for_stderr() as progress:
+        summary = screen(request, trials, progress)
+    _print_summary(summary, args.out)
+    return 0
+
+
+def _export(args: argparse.Namespace, trials: list[Any]) -> ExportResult:
+    """Run the server's Bulk Data export into OUT/export (a new one each run)."""
+    from adapter.screening.server import export_population
+
+    directory = args.out / EXPORT_FOLDER
+    _clear_previous_export(directory)
+    on_progress = (lambda message: print(f"export: {message}", file=sys.stderr)) if sys.stderr.isatty() else None
+    with _client(args) as client:
+        return export_population(client, trials, directory, group=args.group, since=args.since,
+                                 poll_timeout_s=args.export_timeout, on_progress=on_progress)
+
+
+def _clear_previous_export(directory: Path) -> None:
+    """An earlier run's OUT/export is replaced — but only when it holds nothing but what an export writes."""
+    import shutil
+
+    if not directory.is_dir():
+        return
+    entries = list(directory.iterdir())
+    ours = all(e.name.endswith((".ndjson", ".ndjson.gz")) or (e.name == "error" and e.is_dir()) for e in entries)
+    if entries and not ours:
+        raise AdapterError(f"{directory} holds files that are not an export's; move them or choose another --out")
+    shutil.rmtree(directory)
+
+
+def _print_summary(summary: ScreeningSummary, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Screened {summary.patients:,} patients", title_justify="left")
+    for column in ("trial", "potentially eligible", "insufficient data", "ineligible", "top unknown"):
+        table.add_column(column, justify="left" if column in ("trial", "top unknown") else "right")
+    for nct_id, tally in summary.tallies.items():
+        top = ", ".join(f"{i} ({n:,})" for i, n in tally.unknown.most_common(3))
+        table.add_row(nct_id, *(f"{tally.counts.get(v, 0):,}" for v in
+                                ("potentially-eligible", "insufficient-data", "ineligible")), top)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+    console.print(table)
+    errors = sum(summary.errors.values())
+    if errors:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(summary.errors.items()))
+        console.print(f"{errors:,} records not screened ({kinds}): see {out / 'errors.ndjson'}")
+    if summary.skipped:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(summary.skipped.items()))
+        console.print(f"not read by these trials (counted, skipped): {kinds}")
+    console.print("wrote " + ", ".join(p.name for p in summary.outputs) + f" in {out}")
+
+
+def add_screen_command(commands: Any) -> None:
+    screen = commands.add_parser("screen", help="pre-screen a population (a Bulk Data export) against trials")
+    _trial_options(screen)
+    source = screen.add_argument_group("the population")
+    source.add_argument("--ndjson", type=Path, metavar="DIR", help="a Bulk Data export on disk (NDJSON, .gz)")
+    source.add_argument("--server", metavar="URL", help="a FHIR server to run Patient/$export on")
+    source.add_argument("--group", metavar="ID", help="Group/[id]/$export instead of Patient/$export")
+    source.add_argument("--since", metavar="INSTANT", help="_since: only resources changed after it")
+    source.add_argument("--export-timeout", type=float, default=3600.0, metavar="SECONDS",
+                        help="how long to wait for the server's export (default: 3600)")
+    screen.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
+    screen.add_argument("--engine", choices=["local", "spark"], default="local")
+    screen.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="processes (local) or local Spark cores (default: all cores)")
+    screen.add_argument("--spark-master", metavar="URL", help="a Spark cluster (default: local[N])")
+    screen.add_argument("--memory-limit", default="2GB", metavar="SIZE",
+                        help="DuckDB's memory before it spills to disk (local engine; default: 2GB)")
+    screen.add_argument("--fhir-version", choices=["R4", "R5"], default="R4", help="of the Group files")
+    screen.add_argument("--report-candidates", type=int, default=2000, metavar="N",
+                        help="candidates per trial listed in report.html (all are in worklist.csv)")
+    screen.add_argument("--out", type=Path, required=True, metavar="DIR")
+    _server_options(screen)
+    screen.set_defaults(run=cmd_screen)

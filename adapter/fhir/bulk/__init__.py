@@ -1,0 +1,20 @@
+"""FHIR Bulk Data Access (IG v2) export client: `Patient/$export` or `Group/[id]/$export` into a directory of
+NDJSON files, one or more per resource type (`Observation.ndjson`, `Observation.2.ndjson`, …).
+
+`export_to_directory(client, ExportRequest(...), directory)` runs the whole asynchronous request pattern
+through the FhirClient's connection and retry policy; see docs/bulk-data.md. Modules: `model` (request,
+result, error), `job` (kick-off, polling, delete), `manifest`, `download` (streamed, resumed), `capability`
+(`_typeFilter` support), `session` (the HTTP borrowed from the FhirClient), `export` (the whole run).
+"""
+
+from adapter.fhir.bulk.export import DEFAULT_MAX_POLL_WAIT_S, DEFAULT_POLL_TIMEOUT_S, export_to_directory
+from adapter.fhir.bulk.model import BulkExportError, ExportRequest, ExportResult
+
+__all__ = [
+    "DEFAULT_MAX_POLL_WAIT_S",
+    "DEFAULT_POLL_TIMEOUT_S",
+    "BulkExportError",
+    "ExportRequest",
+    "ExportResult",
+    "export_to_directory",
+]

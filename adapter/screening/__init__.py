@@ -1,0 +1,1 @@
+"""Population screening: every patient of a Bulk Data export against the trials (`trial-adapter screen`)."""

@@ -1,0 +1,239 @@
+"""The embedded engine: DuckDB groups the export by patient, spilling to disk, and a process pool evaluates.
+
+1. Load: DuckDB reads every file as raw lines (its parallel CSV reader with a delimiter JSON cannot hold) and
+   routes each line in SQL (`routing.route_sql`) into a table on disk. A file DuckDB cannot take whole (a
+   truncated gzip, bytes that are not UTF-8), or that has lines the SQL flags, is read by the Python reader
+   instead: its error lines are reported with their line numbers, the rest is written to a clean copy that
+   DuckDB then loads — so every line is either screened or reported.
+2. Group: one ORDER BY patient over the table (an external sort under DuckDB's memory limit), Medications
+   joined to the patients whose orders reference them, streamed in chunks.
+3. Evaluate: batches of patients go to worker processes (each builds its job from the recipe once), at most a
+   few batches in flight so memory does not follow the population.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
+from adapter.screening.progress import Progress
+from adapter.screening.routing import READ_TYPES, Problem, Routed, Skipped, problem_line, route, route_sql
+from adapter.screening.source import ExportFiles, FileProblem, read_lines
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from adapter.screening.outputs import ScreeningOutputs
+
+BATCH_PATIENTS = 32
+FETCH_ROWS = 20_000
+_READ_CSV = ("read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\\x1f', quote = '', escape = '', "
+             "header = false, auto_detect = false, filename = true, max_line_size = 268435456, "
+             "compression = 'auto')")
+
+
+def run_local(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, *, workers: int,
+              memory_limit: str, progress: Progress) -> None:
+    import duckdb
+
+    database = outputs.scratch_dir / "screen.duckdb"
+    con = duckdb.connect(str(database))
+    try:
+        con.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
+        con.execute(f"SET temp_directory = '{outputs.scratch_dir / 'duckdb-tmp'}'")
+        con.execute(f"SET threads = {max(1, workers)}")
+        con.execute("SET preserve_insertion_order = false")
+        _load(con, files, outputs, progress)
+        _evaluate(con, recipe, outputs, workers, progress)
+    finally:
+        con.close()
+        database.unlink(missing_ok=True)
+
+
+def _setting(value: str) -> str:
+    if not value.replace(".", "").replace(" ", "").isalnum():
+        from adapter.errors import AdapterError
+
+        raise AdapterError(f"--memory-limit {value!r} is not a size such as 2GB")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Load
+# --------------------------------------------------------------------------------------------------
+
+
+def _load(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: ScreeningOutputs,
+          progress: Progress) -> None:
+    import duckdb
+
+    con.execute("CREATE TABLE routed (file VARCHAR, line VARCHAR, rtype VARCHAR, key VARCHAR, med_id VARCHAR, "
+                "med_ref VARCHAR, problem VARCHAR)")
+    progress.stage("files read", len(files.files))
+    paths = [str(p) for p in files.files]
+    fallback: list[Path] = []
+    try:
+        _insert(con, paths)
+    except duckdb.Error:  # a file DuckDB cannot take: find which, one at a time
+        con.execute("DELETE FROM routed")
+        for path in paths:
+            try:
+                _insert(con, [path])
+            except duckdb.Error:
+                fallback.append(Path(path))
+    # Files with lines the SQL flags go through the Python reader too: it reports them with line numbers.
+    fallback += sorted(Path(p) for p, in con.execute(
+        "SELECT DISTINCT file FROM routed WHERE problem IS NOT NULL").fetchall())
+    if fallback:
+        con.execute("DELETE FROM routed WHERE file IN (SELECT unnest(?))", [[str(p) for p in fallback]])
+    progress.advance(len(files.files) - len(fallback))
+    for fallback_path in fallback:
+        _load_through_python(con, fallback_path, outputs)
+        progress.advance(1)
+    _report_rows(con, outputs)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, paths: list[str], label: str | None = None) -> None:
+    source = _READ_CSV.format(files="?")
+    select = route_sql(f"(SELECT {'?' if label else 'filename'} AS file, line FROM {source})")
+    params: list[Any] = [label, paths] if label else [paths]
+    con.execute(f"INSERT INTO routed SELECT * FROM ({select})", params)
+
+
+def _load_through_python(con: duckdb.DuckDBPyConnection, path: Path, outputs: ScreeningOutputs) -> None:
+    """The Python reader for a file the fast path cannot take: errors with line numbers, the rest loaded."""
+    import duckdb
+
+    clean = outputs.scratch_dir / f"clean-{path.name}.ndjson"
+    kept = 0
+    with clean.open("wb") as sink:
+        for item in read_lines(path):
+            if isinstance(item, FileProblem):
+                outputs.error({"kind": "unreadable-file", "file": str(path), "line": item.line,
+                               "reason": item.reason})
+                continue
+            number, raw = item
+            routed = route(raw)
+            if isinstance(routed, Problem):
+                outputs.error(problem_line(routed, str(path), number, raw))
+            elif isinstance(routed, Routed | Skipped):
+                sink.write(raw + b"\n")
+                kept += 1
+    if kept:
+        try:
+            _insert(con, [str(clean)], label=str(path))
+        except duckdb.Error as exc:  # should not happen: the Python reader took every line it kept
+            outputs.error({"kind": "unreadable-file", "file": str(path), "reason": f"not loaded ({exc})"})
+    clean.unlink(missing_ok=True)
+
+
+def _report_rows(con: duckdb.DuckDBPyConnection, outputs: ScreeningOutputs) -> None:
+    """Lines the SQL still flags (only from clean copies, if ever) are errors; unread types are counted."""
+    cursor = con.execute("SELECT file, line, problem FROM routed WHERE problem IS NOT NULL")
+    while rows := cursor.fetchmany(FETCH_ROWS):
+        for file, line, kind in rows:
+            outputs.error(problem_line(Problem(kind, "not readable as a FHIR resource of a patient"), file, None,
+                                       line))
+    read = ", ".join(f"'{t}'" for t in sorted(READ_TYPES))
+    for rtype, count in con.execute(f"SELECT rtype, count(*) FROM routed WHERE problem IS NULL AND rtype NOT IN "
+                                    f"({read}) GROUP BY rtype ORDER BY rtype").fetchall():
+        outputs.skipped(rtype, count)
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. Group and 3. evaluate
+# --------------------------------------------------------------------------------------------------
+
+_GROUPED = """
+WITH usable AS (SELECT key, line, rtype, med_id, med_ref FROM routed WHERE problem IS NULL),
+     refs AS (SELECT DISTINCT key, med_ref FROM usable WHERE med_ref IS NOT NULL)
+SELECT key, line FROM usable WHERE key IS NOT NULL
+UNION ALL
+SELECT refs.key, m.line FROM refs JOIN usable m ON m.rtype = 'Medication' AND m.med_id = refs.med_ref
+ORDER BY key
+"""
+
+
+def grouped(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, list[str]]]:
+    """(patient id, their lines), one patient at a time, from the routed table."""
+    cursor = con.execute(_GROUPED)
+    key: str | None = None
+    lines: list[str] = []
+    while rows := cursor.fetchmany(FETCH_ROWS):
+        for row_key, line in rows:
+            if row_key != key:
+                if key is not None:
+                    yield key, lines
+                key, lines = row_key, []
+            lines.append(line)
+    if key is not None:
+        yield key, lines
+
+
+def _batches(groups: Iterator[tuple[str, list[str]]]) -> Iterator[list[tuple[str, list[str]]]]:
+    batch: list[tuple[str, list[str]]] = []
+    for group in groups:
+        batch.append(group)
+        if len(batch) >= BATCH_PATIENTS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, recipe: JobRecipe, outputs: ScreeningOutputs, workers: int,
+              progress: Progress) -> None:
+    (patients,) = con.execute("SELECT count(DISTINCT key) FROM routed WHERE problem IS NULL").fetchone() or (0,)
+    progress.stage("patients evaluated", patients)
+    batches = _batches(grouped(con))
+    if workers <= 1:  # in this process: no pickling, no second interpreter
+        job = recipe.build()
+        for batch in batches:
+            for screening in _screen(job, batch):
+                outputs.patient(screening)
+            progress.advance(len(batch))
+        return
+    # spawn, not fork: this process has DuckDB's threads running, and a forked child could inherit a held lock
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(recipe,)) as pool:
+        pending: set[Future[list[PatientScreening]]] = set()
+        for batch in batches:
+            pending.add(pool.submit(_screen_batch, batch))
+            if len(pending) >= 4 * workers:  # bounded: the pool never holds more than a few batches
+                pending = _collect(pending, outputs, progress, FIRST_COMPLETED)
+        _collect(pending, outputs, progress, None)
+
+
+def _collect(pending: set[Future[list[PatientScreening]]], outputs: ScreeningOutputs, progress: Progress,
+             until: str | None) -> set[Future[list[PatientScreening]]]:
+    done, rest = wait(pending, return_when=until or "ALL_COMPLETED")
+    for future in done:
+        screenings = future.result()
+        for screening in screenings:
+            outputs.patient(screening)
+        progress.advance(len(screenings))
+    return rest
+
+
+def _screen(job: ScreeningJob, batch: list[tuple[str, list[str]]]) -> list[PatientScreening]:
+    return [screen_patient(job, key, lines) for key, lines in batch]
+
+
+# A worker process builds its job once (the catalog, the units) and keeps it for its life.
+_WORKER_JOB: ScreeningJob | None = None
+
+
+def _start_worker(recipe: JobRecipe) -> None:
+    global _WORKER_JOB
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _WORKER_JOB = recipe.build()
+
+
+def _screen_batch(batch: list[tuple[str, list[str]]]) -> list[PatientScreening]:
+    assert _WORKER_JOB is not None, "worker started without its job"
+    return _screen(_WORKER_JOB, batch)

@@ -1,0 +1,43 @@
+"""Every resource type of FHIR R4 (4.0.1), R4B and R5 (5.0.0): a line of an export whose `resourceType` is none
+of these is not a FHIR resource (an error line), while a real type the trials do not read is counted and skipped.
+
+Sources: https://hl7.org/fhir/R4/resourcelist.html, https://hl7.org/fhir/R4B/resourcelist.html and
+https://hl7.org/fhir/R5/resourcelist.html (read off the `fhir.resources` 8 models of R4B and R5, plus the R4-only
+types that R4B replaced).
+"""
+
+FHIR_RESOURCE_TYPES: frozenset[str] = frozenset({
+    "Account", "ActivityDefinition", "ActorDefinition", "AdministrableProductDefinition", "AdverseEvent",
+    "AllergyIntolerance", "Appointment", "AppointmentResponse", "ArtifactAssessment", "AuditEvent", "Basic",
+    "Binary", "BiologicallyDerivedProduct", "BiologicallyDerivedProductDispense", "BodyStructure", "Bundle",
+    "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry", "ChargeItem", "ChargeItemDefinition", "Citation",
+    "Claim", "ClaimResponse", "ClinicalImpression", "ClinicalUseDefinition", "CodeSystem", "Communication",
+    "CommunicationRequest", "CompartmentDefinition", "Composition", "ConceptMap", "Condition",
+    "ConditionDefinition", "Consent", "Contract", "Coverage", "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse", "DetectedIssue", "Device", "DeviceAssociation", "DeviceDefinition",
+    "DeviceDispense", "DeviceMetric", "DeviceRequest", "DeviceUsage", "DeviceUseStatement", "DiagnosticReport",
+    "DocumentManifest", "DocumentReference", "EffectEvidenceSynthesis", "Encounter", "EncounterHistory", "Endpoint",
+    "EnrollmentRequest", "EnrollmentResponse", "EpisodeOfCare", "EventDefinition", "Evidence", "EvidenceReport",
+    "EvidenceVariable", "ExampleScenario", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag", "FormularyItem",
+    "GenomicStudy", "Goal", "GraphDefinition", "Group", "GuidanceResponse", "HealthcareService", "ImagingSelection",
+    "ImagingStudy", "Immunization", "ImmunizationEvaluation", "ImmunizationRecommendation", "ImplementationGuide",
+    "Ingredient", "InsurancePlan", "InventoryItem", "InventoryReport", "Invoice", "Library", "Linkage", "List",
+    "Location", "ManufacturedItemDefinition", "Measure", "MeasureReport", "Media", "Medication",
+    "MedicationAdministration", "MedicationDispense", "MedicationKnowledge", "MedicationRequest",
+    "MedicationStatement", "MedicinalProduct", "MedicinalProductAuthorization", "MedicinalProductContraindication",
+    "MedicinalProductDefinition", "MedicinalProductIndication", "MedicinalProductIngredient",
+    "MedicinalProductInteraction", "MedicinalProductManufactured", "MedicinalProductPackaged",
+    "MedicinalProductPharmaceutical", "MedicinalProductUndesirableEffect", "MessageDefinition", "MessageHeader",
+    "MolecularSequence", "NamingSystem", "NutritionIntake", "NutritionOrder", "NutritionProduct", "Observation",
+    "ObservationDefinition", "OperationDefinition", "OperationOutcome", "Organization", "OrganizationAffiliation",
+    "PackagedProductDefinition", "Parameters", "Patient", "PaymentNotice", "PaymentReconciliation", "Permission",
+    "Person", "PlanDefinition", "Practitioner", "PractitionerRole", "Procedure", "Provenance", "Questionnaire",
+    "QuestionnaireResponse", "RegulatedAuthorization", "RelatedPerson", "RequestGroup", "RequestOrchestration",
+    "Requirements", "ResearchDefinition", "ResearchElementDefinition", "ResearchStudy", "ResearchSubject",
+    "RiskAssessment", "RiskEvidenceSynthesis", "Schedule", "SearchParameter", "ServiceRequest", "Slot", "Specimen",
+    "SpecimenDefinition", "StructureDefinition", "StructureMap", "Subscription", "SubscriptionStatus",
+    "SubscriptionTopic", "Substance", "SubstanceDefinition", "SubstanceNucleicAcid", "SubstancePolymer",
+    "SubstanceProtein", "SubstanceReferenceInformation", "SubstanceSourceMaterial", "SubstanceSpecification",
+    "SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities", "TestPlan", "TestReport", "TestScript",
+    "Transport", "ValueSet", "VerificationResult", "VisionPrescription",
+})

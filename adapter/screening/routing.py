@@ -1,0 +1,202 @@
+"""Which patient an export line belongs to — one rule, written twice: in Python (``route``, for the Spark engine
+and for files the fast path cannot take) and as SQL over the raw line (``ROUTE_SQL``, DuckDB's fast path).
+Both are built from the same constants below and tested against the same cases.
+
+A line is
+- a Patient: its own id is the key;
+- a resource the trials read (Observation, Condition, medications, Procedure, AllergyIntolerance): the key is
+  the id of the Patient its subject (``patient`` for AllergyIntolerance) refers to, as ``Patient/<id>`` or an
+  absolute URL ending so (Bulk Data IG: references are relative or absolute, ``/_history/..`` allowed);
+- a Medication: shared by every patient whose order references it (``Medication/<id>``), so it has no key but
+  a medication id, and orders carry the id they reference;
+- a real FHIR type the trials do not read (Encounter, Claim, …): skipped and counted;
+- anything else an error line: not JSON, not an object, no or no FHIR resourceType, no patient.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from adapter.screening.resource_types import FHIR_RESOURCE_TYPES
+from adapter.vocabulary import RECORD_KINDS
+
+ErrorKind = Literal["unreadable-file", "unreadable-line", "unknown-type", "no-patient", "unknown-patient",
+                    "patient-data", "export-error"]
+
+_ID = r"[A-Za-z0-9\-.]{1,64}"
+PATIENT_REFERENCE = rf"^(?:[A-Za-z][A-Za-z0-9+.\-]*://\S*/)?Patient/({_ID})(?:/_history/{_ID})?$"
+MEDICATION_REFERENCE = rf"^(?:[A-Za-z][A-Za-z0-9+.\-]*://\S*/)?Medication/({_ID})(?:/_history/{_ID})?$"
+ID = rf"^{_ID}$"
+
+# resource type -> the element naming its patient (Observation: subject; record kinds: their subject_element)
+SUBJECT_ELEMENT: dict[str, str] = {"Observation": "subject"} | {
+    t: kind.subject_element for kind in RECORD_KINDS for t in kind.resource_types
+}
+# Orders and statements whose drug may be a reference to a Medication resource (R4 medicationReference,
+# R5 medication.reference).
+MEDICATION_USERS: frozenset[str] = frozenset(
+    t for kind in RECORD_KINDS if kind.name == "medications" for t in kind.resource_types
+)
+READ_TYPES: frozenset[str] = frozenset({"Patient", "Medication", *SUBJECT_ELEMENT})
+
+_LINE_SNIPPET = 120  # how much of a bad line errors.ndjson shows
+
+_PATIENT_REFERENCE = re.compile(PATIENT_REFERENCE)
+_MEDICATION_REFERENCE = re.compile(MEDICATION_REFERENCE)
+_IDENTIFIER = re.compile(ID)
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A line the screening uses: the patient it belongs to (None for a Medication), and for a Medication its
+    id, for an order the Medication id it references."""
+
+    resource_type: str
+    key: str | None
+    medication_id: str | None = None
+    medication_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    resource_type: str  # a FHIR type the trials do not read
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    kind: ErrorKind
+    reason: str
+    reference: str | None = None  # Type/id when the line had them
+
+
+def route(line: bytes | str) -> Routed | Skipped | Problem | None:
+    """Where one export line goes; None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        resource = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return Problem("unreadable-line", f"not JSON ({exc})")
+    if not isinstance(resource, dict):
+        return Problem("unreadable-line", f"not a JSON object (a {type(resource).__name__})")
+    return route_resource(resource)
+
+
+def route_resource(resource: dict[str, Any]) -> Routed | Skipped | Problem:
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or resource_type not in FHIR_RESOURCE_TYPES:
+        shown = repr(resource_type)[:60] if resource_type is not None else "none"
+        return Problem("unknown-type", f"resourceType {shown} is not a FHIR resource type")
+    resource_id = resource.get("id")
+    reference = f"{resource_type}/{resource_id}" if isinstance(resource_id, str) else None
+    if resource_type not in READ_TYPES:
+        return Skipped(resource_type)
+    if resource_type in ("Patient", "Medication"):
+        if not isinstance(resource_id, str) or not _IDENTIFIER.match(resource_id):
+            return Problem("no-patient", f"a {resource_type} without a valid id (nothing can refer to it)")
+        if resource_type == "Patient":
+            return Routed("Patient", resource_id)
+        return Routed("Medication", None, medication_id=resource_id)
+    element = SUBJECT_ELEMENT[resource_type]
+    key = _reference_id(_path(resource, element, "reference"), _PATIENT_REFERENCE)
+    if key is None:
+        return Problem("no-patient", f"its {element} does not refer to a Patient", reference)
+    medication_ref = None
+    if resource_type in MEDICATION_USERS:
+        medication_ref = _reference_id(
+            _path(resource, "medicationReference", "reference") or _path(resource, "medication", "reference",
+                                                                         "reference"),
+            _MEDICATION_REFERENCE,
+        )
+    return Routed(resource_type, key, medication_ref=medication_ref)
+
+
+def problem_line(problem: Problem, file: str, number: int | None, raw: bytes | str) -> dict[str, Any]:
+    """An errors.ndjson line for a line that cannot be screened."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    line: dict[str, Any] = {"kind": problem.kind, "file": file}
+    if number is not None:
+        line["line"] = number
+    if problem.reference:
+        line["resource"] = problem.reference
+    line["reason"] = problem.reason
+    line["text"] = text[:_LINE_SNIPPET]
+    return line
+
+
+def _path(resource: dict[str, Any], *names: str) -> Any:
+    value: Any = resource
+    for name in names:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def _reference_id(reference: Any, pattern: re.Pattern[str]) -> str | None:
+    if not isinstance(reference, str):
+        return None
+    match = pattern.match(reference)
+    return match.group(1) if match else None
+
+
+# --------------------------------------------------------------------------------------------------
+# The same rule in SQL, over a table or view with a VARCHAR column `line` (DuckDB's JSON functions)
+# --------------------------------------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _in(names: frozenset[str] | set[str]) -> str:
+    return "(" + ", ".join(_quote(n) for n in sorted(names)) + ")"
+
+
+def route_sql(source: str) -> str:
+    """A SELECT over `source` (columns file, line) giving file, line, rtype, key, med_id, med_ref and problem
+    (an ErrorKind, NULL for lines the screening uses or skips) — the SQL twin of `route`."""
+    by_element: dict[str, set[str]] = {}
+    for resource_type, element in SUBJECT_ELEMENT.items():
+        by_element.setdefault(element, set()).add(resource_type)
+    key_cases = " ".join(
+        f"WHEN rtype IN {_in(types)} THEN nullif(regexp_extract(json_extract_string(line, '$.{element}.reference'),"
+        f" {_quote(PATIENT_REFERENCE)}, 1), '')"
+        for element, types in sorted(by_element.items())
+    )
+    med_ref = (
+        f"CASE WHEN rtype IN {_in(set(MEDICATION_USERS))} THEN nullif(regexp_extract(coalesce("
+        "json_extract_string(line, '$.medicationReference.reference'), "
+        "json_extract_string(line, '$.medication.reference.reference')), "
+        f"{_quote(MEDICATION_REFERENCE)}, 1), '') END"
+    )
+    valid_id = f"regexp_full_match(coalesce(json_extract_string(line, '$.id'), ''), {_quote(ID[1:-1])})"
+    return f"""
+WITH objects AS (
+    SELECT file, line, CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS is_object
+    FROM {source} WHERE line IS NOT NULL AND trim(line) <> ''
+), typed AS (
+    SELECT file, line, is_object,
+           CASE WHEN is_object AND json_type(line, '$.resourceType') = 'VARCHAR'
+                THEN json_extract_string(line, '$.resourceType') END AS rtype
+    FROM objects
+), keyed AS (
+    SELECT file, line, is_object, rtype,
+           CASE WHEN rtype = 'Patient' AND {valid_id} THEN json_extract_string(line, '$.id')
+                {key_cases} END AS key,
+           CASE WHEN rtype = 'Medication' AND {valid_id} THEN json_extract_string(line, '$.id') END AS med_id
+    FROM typed
+)
+SELECT file, line, rtype, key, med_id, {med_ref} AS med_ref,
+       CASE WHEN NOT is_object THEN 'unreadable-line'
+            WHEN rtype IS NULL OR rtype NOT IN {_in(set(FHIR_RESOURCE_TYPES))} THEN 'unknown-type'
+            WHEN rtype NOT IN {_in(set(READ_TYPES))} THEN NULL
+            WHEN rtype = 'Medication' AND med_id IS NULL THEN 'no-patient'
+            WHEN rtype <> 'Medication' AND key IS NULL THEN 'no-patient'
+       END AS problem
+FROM keyed
+"""

@@ -1,0 +1,136 @@
+"""The scale-out engine: PySpark runs the same evaluation as a grouped map over patients.
+
+Each file is read by one task with the project's Python reader (`source.read_lines` + `routing.route`), so a
+truncated gzip or a bad line is an error line with its number, exactly as in the local engine; lines are keyed
+by patient, Medications joined to the patients whose orders reference them, grouped (`groupByKey`, Spark's
+shuffle spills to disk) and each group screened by `patient.screen_patient` in the executors, which build their
+job once from the recipe. Results stream back to the driver partition by partition (`toLocalIterator`) into
+the same outputs as the local engine.
+
+`local[N]` by default; `--spark-master` for a cluster, whose executors must have this package installed and
+see the export directory at the same path (a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from operator import add
+from typing import TYPE_CHECKING, Any
+
+from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
+from adapter.screening.progress import Progress
+from adapter.screening.routing import Problem, Routed, Skipped, problem_line, route
+from adapter.screening.source import ExportFiles, FileProblem, read_lines
+
+if TYPE_CHECKING:
+    from adapter.screening.outputs import ScreeningOutputs
+
+# Tagged records of the routing pass (one RDD, persisted, read by three actions).
+_ERROR, _SKIPPED, _ROW, _MEDICATION, _MEDICATION_REF = "E", "S", "R", "M", "U"
+
+
+def run_spark(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, *, workers: int,
+              master: str | None, progress: Progress) -> None:
+    spark = _session(master or f"local[{max(1, workers)}]", outputs)
+    try:
+        _run(spark, files, recipe, outputs, workers, progress)
+    finally:
+        spark.stop()
+
+
+def _session(master: str, outputs: ScreeningOutputs) -> Any:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this interpreter (local mode)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # servers listen on loopback only
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("trial-adapter screen")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.local.dir", str(outputs.scratch_dir / "spark"))
+        .config("spark.python.worker.reuse", "true")
+    )
+    if master.startswith("local"):
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _run(spark: Any, files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, workers: int,
+         progress: Progress) -> None:
+    from pyspark import StorageLevel
+
+    sc = spark.sparkContext
+    paths = [str(p) for p in files.files]
+    progress.stage("files read", len(paths))
+    routed = sc.parallelize(paths, len(paths)).flatMap(route_file).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        for record in routed.filter(lambda r: r[0] == _ERROR).toLocalIterator():
+            outputs.error(record[1])
+        for resource_type, count in sorted(
+            routed.filter(lambda r: r[0] == _SKIPPED).map(lambda r: (r[1], 1)).reduceByKey(add).collect()
+        ):
+            outputs.skipped(resource_type, count)
+        progress.advance(len(paths))
+        rows = routed.filter(lambda r: r[0] == _ROW).map(lambda r: (r[1], r[2]))
+        medications = routed.filter(lambda r: r[0] == _MEDICATION).map(lambda r: (r[1], r[2]))
+        references = routed.filter(lambda r: r[0] == _MEDICATION_REF).map(lambda r: (r[2], r[1])).distinct()
+        medication_rows = references.join(medications).map(lambda kv: kv[1])  # (patient key, Medication line)
+        partitions = max(2 * max(1, workers), sc.defaultParallelism)
+        groups = rows.union(medication_rows).groupByKey(partitions)
+        broadcast = sc.broadcast(recipe)
+        screened = groups.mapPartitions(lambda part: screen_partition(broadcast.value, part))
+        progress.stage("patients evaluated", None)
+        for screening in screened.toLocalIterator(prefetchPartitions=True):
+            outputs.patient(screening)
+            progress.advance(1)
+    finally:
+        routed.unpersist()
+
+
+def route_file(path: str) -> Iterator[tuple[Any, ...]]:
+    """The routing pass over one file, as tagged records (runs in an executor)."""
+    for item in read_lines(_path(path)):
+        if isinstance(item, FileProblem):
+            yield _ERROR, {"kind": "unreadable-file", "file": path, "line": item.line, "reason": item.reason}
+            continue
+        number, raw = item
+        routed = route(raw)
+        if routed is None:
+            continue
+        if isinstance(routed, Problem):
+            yield _ERROR, problem_line(routed, path, number, raw)
+        elif isinstance(routed, Skipped):
+            yield _SKIPPED, routed.resource_type
+        elif isinstance(routed, Routed):
+            line = raw.decode("utf-8")  # route() parsed it: it is UTF-8
+            if routed.key is None:
+                yield _MEDICATION, routed.medication_id, line
+            else:
+                yield _ROW, routed.key, line
+                if routed.medication_ref:
+                    yield _MEDICATION_REF, routed.key, routed.medication_ref
+
+
+def _path(path: str) -> Any:
+    from pathlib import Path
+
+    return Path(path)
+
+
+# An executor's Python worker builds the job once per recipe and keeps it (workers are reused).
+_EXECUTOR_JOBS: dict[JobRecipe, ScreeningJob] = {}
+
+
+def screen_partition(recipe: JobRecipe, groups: Iterable[tuple[str, Iterable[str]]]) -> Iterator[PatientScreening]:
+    job = _EXECUTOR_JOBS.get(recipe)
+    if job is None:
+        job = _EXECUTOR_JOBS[recipe] = recipe.build()
+    for key, lines in groups:
+        yield screen_patient(job, key, list(lines))

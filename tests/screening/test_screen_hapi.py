@@ -1,0 +1,77 @@
+"""`trial-adapter screen --server` through a real HAPI FHIR R4 server's Bulk Data `$export` gives the same
+results as screening the same resources from files.
+
+HAPI is shared by the session's tests, so this test's patients get ids of their own and the export is a
+`Group/[id]/$export` of exactly them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from adapter.cli import main
+from adapter.fhir import FhirClient
+from tests.support.bulk_export import fixture_resources, read_ndjson, write_export
+
+AS_OF = "2026-11-01"
+PATIENTS = ["p-eligible-si-units", "p-eligible-us-units", "p-platelets-below-50", "p-missing-platelets",
+            "p-hiv-icd10cm", "p-transfusion-cpt"]
+
+
+def _renamed(resources: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """The fixtures under ids of this test's own (every id and every Patient reference prefixed)."""
+    text = json.dumps(resources)
+    for resource in resources:
+        old = f"{resource['resourceType']}/{resource['id']}"
+        text = text.replace(f'"{old}"', f'"{resource["resourceType"]}/{prefix}{resource["id"]}"')
+    renamed = json.loads(text)
+    for resource in renamed:
+        resource["id"] = prefix + resource["id"]
+    return renamed
+
+
+def test_screen_from_hapi_export_equals_screen_from_files(hapi_r4: Any, tmp_path: Path,
+                                                         capsys: Any) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    # An order coded only by a reference to a Medication: not in the Patient compartment, read after the export.
+    medication = {"resourceType": "Medication", "id": "bev",
+                  "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "253337"}]}}
+    order = {"resourceType": "MedicationRequest", "id": "mr-bev", "status": "completed", "intent": "order",
+             "subject": {"reference": "Patient/p-eligible-us-units"}, "authoredOn": "2026-06-01",
+             "medicationReference": {"reference": "Medication/bev"}}
+    resources = _renamed([*fixture_resources(PATIENTS), medication, order], prefix)
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
+    group = {"resourceType": "Group", "id": f"{prefix}cohort", "type": "person", "actual": True,
+             "member": [{"entity": {"reference": f"Patient/{p['id']}"}} for p in patients]}
+    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+               for r in [*resources, group]]
+    with FhirClient(hapi_r4.base_url) as client:
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+
+    from_server = tmp_path / "server"
+    code = main(["screen", "--server", hapi_r4.base_url, "--group", group["id"], "--as-of", AS_OF,
+                 "--workers", "1", "--out", str(from_server)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    exported = sorted(p.name for p in (from_server / "export").iterdir())
+    assert "Patient.ndjson" in exported and "Observation.2.ndjson" in exported  # HAPI: 5 resources a file
+
+    files = tmp_path / "export"
+    write_export(files, resources)
+    from_files = tmp_path / "files"
+    assert main(["screen", "--ndjson", str(files), "--as-of", AS_OF, "--workers", "1",
+                 "--out", str(from_files)]) == 0
+
+    def lines(out: Path) -> list[str]:
+        return sorted(json.dumps(line, sort_keys=True) for line in read_ndjson(out / "results.ndjson"))
+
+    assert len(lines(from_server)) == 2 * len(patients)
+    assert lines(from_server) == lines(from_files)
+    assert read_ndjson(from_server / "errors.ndjson") == []
+    assert (from_server / "worklist.csv").read_text() == (from_files / "worklist.csv").read_text()
+    bevacizumab = next(line for line in read_ndjson(from_server / "results.ndjson")
+                       if line["patient"] == f"Patient/{prefix}p-eligible-us-units" and line["trial"] == "NCT03787251")
+    assert "exc-prior-anti-angiogenic" in bevacizumab["failed"]

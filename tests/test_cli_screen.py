@@ -1,0 +1,101 @@
+"""`trial-adapter screen` as a user runs it: outputs on a small export; every way it cannot run is one line on
+stderr and exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from adapter.cli import main
+from tests.support.bulk_export import fixture_resources, read_ndjson, write_export
+
+AS_OF = "2026-11-01"
+FEW = ["p-eligible-si-units", "p-eligible-us-units", "p-platelets-below-50", "p-missing-platelets"]
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("export")
+    write_export(directory, fixture_resources(FEW), files_per_type=2)
+    return directory
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["screen", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_outputs_for_one_trial_as_r5(capsys: pytest.CaptureFixture[str], export: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(capsys, "--ndjson", str(export), "--trial", "NCT03787251", "--as-of", AS_OF,
+                                "--workers", "1", "--fhir-version", "R5", "--out", str(out))
+    assert code == 0, stderr
+    assert stdout == ""
+    assert "Screened 4 patients" in stderr and "NCT03787251" in stderr
+    results = read_ndjson(out / "results.ndjson")
+    assert sorted(line["patient"] for line in results) == sorted(f"Patient/{p}" for p in FEW)
+    assert {line["trial"] for line in results} == {"NCT03787251"}
+    assert all(line["as_of"] == AS_OF for line in results)
+    group = json.loads((out / "Group-NCT03787251.json").read_text())
+    assert group["membership"] == "enumerated"
+    assert not (out / "Group-NCT03320629.json").exists()
+    assert (out / "errors.ndjson").read_text() == ""
+    html = (out / "report.html").read_text()
+    assert "NCT03787251" in html and "p-missing-platelets" in html
+    assert (out / "worklist.csv").read_text().startswith("trial,patient,verdict,")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--ndjson", "{missing}"], "no such directory"),
+    (["--ndjson", "{empty}"], "no .ndjson or .ndjson.gz files"),
+    (["--ndjson", "{bad_manifest}"], "not a Bulk Data manifest"),
+    ([], "give either --ndjson DIR"),
+    (["--ndjson", "{export}", "--server", "http://127.0.0.1:9/fhir"], "give either --ndjson DIR"),
+    (["--ndjson", "{export}", "--group", "g1"], "--group and --since need --server"),
+    (["--ndjson", "{export}", "--workers", "0"], "--workers must be at least 1"),
+    (["--ndjson", "{export}", "--memory-limit", "2GB; DROP"], "--memory-limit"),
+    (["--ndjson", "{export}", "--trial", "NCT00000000"], "NCT00000000"),
+    (["--ndjson", "{export}", "--as-of", "yesterday"], "is not a date"),
+])
+def test_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], export: Path, tmp_path: Path,
+                                        args: list[str], message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad_manifest").mkdir()
+    (tmp_path / "bad_manifest" / "Patient.ndjson").write_text("")
+    (tmp_path / "bad_manifest" / "manifest.json").write_text("{")
+    places = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "bad_manifest": tmp_path / "bad_manifest",
+              "export": export}
+    filled = [a.format(**places) for a in args]
+    code, stdout, stderr = _run(capsys, *filled, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert stdout == ""
+    assert stderr.count("\n") == 1 and stderr.startswith("trial-adapter: error: ")
+    assert message in stderr
+
+
+def test_out_that_cannot_be_written(capsys: pytest.CaptureFixture[str], export: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, stderr = _run(capsys, "--ndjson", str(export), "--out", str(blocker / "out"))
+    assert code == 2 and "cannot write" in stderr and stderr.count("\n") == 1
+
+
+@respx.mock
+def test_a_failed_server_export_is_exit_2_with_the_servers_message(capsys: pytest.CaptureFixture[str],
+                                                                    tmp_path: Path) -> None:
+    base = "http://fhir.test/fhir"
+    outcome = {"resourceType": "OperationOutcome",
+               "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "Bulk export is disabled"}]}
+    respx.get(url__startswith=f"{base}/Patient/$export").mock(
+        return_value=httpx.Response(400, json=outcome, headers={"Content-Type": "application/fhir+json"}))
+    respx.get(f"{base}/metadata").mock(return_value=httpx.Response(200, json={
+        "resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "status": "active", "kind": "instance",
+        "format": ["json"], "rest": [{"mode": "server"}]}))
+    code, _, stderr = _run(capsys, "--server", base, "--out", str(tmp_path / "out"), "--timeout", "5")
+    assert code == 2
+    assert "Bulk export is disabled" in stderr and stderr.count("\n") == 1
