@@ -195,19 +195,38 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     if args.max_bundle_entries is not None and args.max_bundle_entries < 1:
         raise AdapterError(f"--max-bundle-entries must be at least 1, not {args.max_bundle_entries}")
-    catalog = load_trial_catalog(args)
-    trials = _trials(args, catalog)
+    resources = [_read_resource(path) for path in args.resource or ()]
+    trials = _trials(args, load_trial_catalog(args)) if not resources or args.trial else []
     with _client(args) as client:
         server_version = client.fhir_version()
         version = args.fhir_version or server_version
         if version != server_version:
             raise AdapterError(f"{args.server} speaks {server_version}; pushing {version} resources to it would fail")
-        for trial in trials:
-            report = push_bundle(client, build_bundle(trial, version), max_entries=args.max_bundle_entries)
-            print(f"{trial.nct_id}  mode {report.mode}: {report.reason}")
+        bundles = [(t.nct_id, build_bundle(t, version)) for t in trials]
+        if resources:  # e.g. the Groups of a screening: conditional updates on their identifiers
+            from adapter.fhir_build.bundle import transaction_bundle
+
+            bundles.append(("resources", transaction_bundle(resources, bundle_key="resources")))
+        for label, bundle in bundles:
+            report = push_bundle(client, bundle, max_entries=args.max_bundle_entries)
+            print(f"{label}  mode {report.mode}: {report.reason}")
             for r in report:
-                print(f"{trial.nct_id}  {r.outcome:<9}  {r.resource_type}/{r.id}  ({r.identifier})")
+                print(f"{label}  {r.outcome:<9}  {r.resource_type}/{r.id}  ({r.identifier})")
     return 0
+
+
+def _read_resource(path: Path) -> dict[str, Any]:
+    """A resource file for `push --resource`: one FHIR resource with a business identifier."""
+    from adapter.fhir_build.bundle import conditional_url
+
+    resource = _read_bundle(str(path))
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str) or "id" not in resource:
+        raise AdapterError(f"--resource {path}: not a FHIR resource with an id")
+    try:
+        conditional_url(resource)
+    except ValueError as exc:
+        raise AdapterError(f"--resource {path}: {exc} (needed to push it idempotently)") from None
+    return resource
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -295,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     push = commands.add_parser("push", help="send each trial's transaction Bundle to a FHIR server (idempotent)")
     push.add_argument("--server", metavar="URL", required=True, help="FHIR server base URL")
     push.add_argument("--fhir-version", choices=["R5", "R4"], help="default: the server's own version")
+    push.add_argument("--resource", action="append", type=Path, metavar="FILE",
+                      help="push this resource file instead of the trials (e.g. a screening's Group-NCT….json; "
+                           "repeatable; with --trial, both)")
     push.add_argument("--max-bundle-entries", type=int, metavar="N",
                       help="at most N entries per transaction (dependency-ordered chunks); default: what it takes")
     _trial_options(push)

@@ -43,7 +43,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
     mapping_dirs += [str(p.resolve()) for p in args.mappings or ()]
     recipe = JobRecipe(tuple(mapping_dirs), tuple(t.nct_id for t in trials), _as_of(args.as_of),
                        str(_cache_file().parent))
-    source, label, server_errors, transaction_time = args.ndjson, None, (), None
+    source, label, transaction_time = args.ndjson, None, None
+    server_errors: tuple[str, ...] = ()
     if args.server is not None:
         exported = _export(args, trials)
         source, label = exported.directory, args.server
@@ -121,8 +122,8 @@ def add_screen_command(commands: Any) -> None:
     screen.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="processes (local) or local Spark cores (default: all cores)")
     screen.add_argument("--spark-master", metavar="URL", help="a Spark cluster (default: local[N])")
-    screen.add_argument("--memory-limit", default="2GB", metavar="SIZE",
-                        help="DuckDB's memory before it spills to disk (local engine; default: 2GB)")
+    screen.add_argument("--memory-limit", default="1GB", metavar="SIZE",
+                        help="DuckDB's memory before it spills to disk (local engine; default: 1GB)")
     screen.add_argument("--fhir-version", choices=["R4", "R5"], default="R4", help="of the Group files")
     screen.add_argument("--report-candidates", type=int, default=2000, metavar="N",
                         help="candidates per trial listed in report.html (all are in worklist.csv)")

@@ -99,3 +99,12 @@ def test_a_failed_server_export_is_exit_2_with_the_servers_message(capsys: pytes
     code, _, stderr = _run(capsys, "--server", base, "--out", str(tmp_path / "out"), "--timeout", "5")
     assert code == 2
     assert "Bulk export is disabled" in stderr and stderr.count("\n") == 1
+
+
+def test_spark_without_java_is_one_line(capsys: pytest.CaptureFixture[str], export: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, _, stderr = _run(capsys, "--ndjson", str(export), "--engine", "spark", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert stderr.startswith("trial-adapter: error: Spark could not start") and stderr.count("\n") == 1

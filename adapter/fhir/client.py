@@ -20,6 +20,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
@@ -72,6 +73,18 @@ _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.\-]+)?")
 
 
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A client's HTTP connection and its policies, for protocols that need statuses, headers and streamed
+    bodies rather than parsed resources (Bulk Data export): the same auth, retries, timeouts and deadline."""
+
+    http: httpx.Client  # carries the client's auth; owned by the client (closed with it)
+    policy: RetryPolicy
+    timeout: float
+    deadline: Any  # seconds per call, or one Deadline for everything the client does
+    sleep: Callable[[float], None]
+
+
 class FhirClient:
     """A FHIR REST client bound to one base URL; use as a context manager or call `close()`.
 
@@ -114,6 +127,10 @@ class FhirClient:
             headers={"Accept": FHIR_JSON},
             event_hooks={"request": [self._count_request]},
         )
+
+    def connection(self) -> Connection:
+        """The connection and policies of this client, for protocol code beside it (`adapter.fhir.bulk`)."""
+        return Connection(self._http, self._policy, self._timeout, self._deadline, self._sleep)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 

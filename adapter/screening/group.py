@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any, Literal
 
+from adapter.vocabulary import RESOURCE_IDENTIFIER_SYSTEM
+
 
 def group_id(nct_id: str) -> str:
     return "screening-" + re.sub(r"[^A-Za-z0-9\-.]", "-", nct_id.lower())
@@ -21,7 +23,8 @@ def candidates_group(nct_id: str, title: str, patients: Iterable[str], as_of: da
     group: dict[str, Any] = {
         "resourceType": "Group",
         "id": group_id(nct_id),
-        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:trial-fhir-adapter:screening:{nct_id}"}],
+        # The project's identifier system: `push --resource` updates this Group in place on a second push.
+        "identifier": [{"system": RESOURCE_IDENTIFIER_SYSTEM, "value": f"screening-{nct_id}"}],
         "active": True,
         "type": "person",
     }

@@ -17,9 +17,12 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapter.errors import AdapterError
 from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
 from adapter.screening.progress import Progress
 from adapter.screening.routing import READ_TYPES, Problem, Routed, Skipped, problem_line, route, route_sql
@@ -31,6 +34,11 @@ if TYPE_CHECKING:
     from adapter.screening.outputs import ScreeningOutputs
 
 BATCH_PATIENTS = 32
+
+
+class ScreeningAborted(AdapterError):
+    """The run could not go on (a worker process died)."""
+
 FETCH_ROWS = 20_000
 _READ_CSV = ("read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\\x1f', quote = '', escape = '', "
              "header = false, auto_detect = false, filename = true, max_line_size = 268435456, "
@@ -48,8 +56,10 @@ def run_local(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, 
         con.execute(f"SET temp_directory = '{outputs.scratch_dir / 'duckdb-tmp'}'")
         con.execute(f"SET threads = {max(1, workers)}")
         con.execute("SET preserve_insertion_order = false")
-        _load(con, files, outputs, progress)
-        _evaluate(con, recipe, outputs, workers, progress)
+        # The workers start (import, build their job) while DuckDB loads: neither waits for the other.
+        with _pool(recipe, workers) as pool:
+            _load(con, files, outputs, progress)
+            _evaluate(con, recipe, pool, outputs, workers, progress)
     finally:
         con.close()
         database.unlink(missing_ok=True)
@@ -57,8 +67,6 @@ def run_local(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, 
 
 def _setting(value: str) -> str:
     if not value.replace(".", "").replace(" ", "").isalnum():
-        from adapter.errors import AdapterError
-
         raise AdapterError(f"--memory-limit {value!r} is not a size such as 2GB")
     return value
 
@@ -186,34 +194,53 @@ def _batches(groups: Iterator[tuple[str, list[str]]]) -> Iterator[list[tuple[str
         yield batch
 
 
-def _evaluate(con: duckdb.DuckDBPyConnection, recipe: JobRecipe, outputs: ScreeningOutputs, workers: int,
-              progress: Progress) -> None:
+@contextmanager
+def _pool(recipe: JobRecipe, workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """The worker processes, started now; None when one worker is asked for (it runs in this process)."""
+    if workers <= 1:
+        yield None
+        return
+    # spawn, not fork: this process has DuckDB's threads running, and a forked child could inherit a held lock
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(recipe,)) as pool:
+        for _ in range(workers):
+            pool.submit(_ready)
+        yield pool
+
+
+def _ready() -> None:
+    """A no-op task: submitting it starts a worker."""
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, recipe: JobRecipe, pool: ProcessPoolExecutor | None,
+              outputs: ScreeningOutputs, workers: int, progress: Progress) -> None:
     (patients,) = con.execute("SELECT count(DISTINCT key) FROM routed WHERE problem IS NULL").fetchone() or (0,)
     progress.stage("patients evaluated", patients)
     batches = _batches(grouped(con))
-    if workers <= 1:  # in this process: no pickling, no second interpreter
+    if pool is None:  # in this process: no pickling, no second interpreter
         job = recipe.build()
         for batch in batches:
             for screening in _screen(job, batch):
                 outputs.patient(screening)
             progress.advance(len(batch))
         return
-    # spawn, not fork: this process has DuckDB's threads running, and a forked child could inherit a held lock
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(recipe,)) as pool:
-        pending: set[Future[list[PatientScreening]]] = set()
-        for batch in batches:
-            pending.add(pool.submit(_screen_batch, batch))
-            if len(pending) >= 4 * workers:  # bounded: the pool never holds more than a few batches
-                pending = _collect(pending, outputs, progress, FIRST_COMPLETED)
-        _collect(pending, outputs, progress, None)
+    pending: set[Future[list[PatientScreening]]] = set()
+    for batch in batches:
+        pending.add(pool.submit(_screen_batch, batch))
+        if len(pending) >= 4 * workers:  # bounded: the pool never holds more than a few batches
+            pending = _collect(pending, outputs, progress, FIRST_COMPLETED)
+    _collect(pending, outputs, progress, None)
 
 
 def _collect(pending: set[Future[list[PatientScreening]]], outputs: ScreeningOutputs, progress: Progress,
              until: str | None) -> set[Future[list[PatientScreening]]]:
     done, rest = wait(pending, return_when=until or "ALL_COMPLETED")
     for future in done:
-        screenings = future.result()
+        try:
+            screenings = future.result()
+        except BrokenProcessPool as exc:  # killed (out of memory?) or could not start: stop, say so in one line
+            raise ScreeningAborted(f"a screening worker process stopped ({exc}); results so far are in the "
+                                   "output folder") from None
         for screening in screenings:
             outputs.patient(screening)
         progress.advance(len(screenings))

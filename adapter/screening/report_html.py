@@ -88,6 +88,14 @@ def _errors(errors: Mapping[str, Any]) -> str:
     )
 
 
+def _skipped(skipped: Mapping[str, Any]) -> str:
+    """Resource types the trials do not read: counted, so that nothing in the export goes unmentioned."""
+    if not skipped:
+        return ""
+    kinds = ", ".join(f"<code>{_e(kind)}</code> {_count(n)}" for kind, n in sorted(skipped.items()))
+    return f'<p class="muted">Not read by these trials (counted and skipped): {kinds}.</p>'
+
+
 def _verdict(verdict: str) -> str:
     return f'<span class="verdict v-{_e(verdict)}">{_e(VERDICT_LABELS.get(verdict, verdict))}</span>'
 
@@ -174,7 +182,7 @@ def render_report(data: Mapping[str, Any]) -> str:
         '<a class="skip" href="#main">Skip to content</a>'
         f'<header><h1>Trial pre-screening</h1>{_run_summary(data)}</header><main id="main">'
         f'<nav aria-label="Trials"><ol>{nav}</ol></nav>'
-        f"{_errors(data.get('errors') or {})}"
+        f"{_errors(data.get('errors') or {})}{_skipped(data.get('skipped') or {})}"
         + "".join(_trial(i, t) for i, t in enumerate(trials))
         + f'</main><footer><p>{_e(FOOTER)}</p></footer>'
         '<dialog id="checklist" aria-labelledby="checklist-h"><div class="dlg-head"><h2 id="checklist-h"></h2>'

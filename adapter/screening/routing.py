@@ -158,45 +158,60 @@ def _in(names: frozenset[str] | set[str]) -> str:
 
 
 def route_sql(source: str) -> str:
+    """`_route_sql` without the blank lines (which `route` answers with None)."""
+    return f"SELECT * FROM ({_route_sql(source)}) WHERE problem IS DISTINCT FROM 'blank'"
+
+
+def _route_sql(source: str) -> str:
     """A SELECT over `source` (columns file, line) giving file, line, rtype, key, med_id, med_ref and problem
-    (an ErrorKind, NULL for lines the screening uses or skips) — the SQL twin of `route`."""
-    by_element: dict[str, set[str]] = {}
-    for resource_type, element in SUBJECT_ELEMENT.items():
-        by_element.setdefault(element, set()).add(resource_type)
+    (an ErrorKind, NULL for lines the screening uses or skips) — the SQL twin of `route`. Each line is parsed
+    once (one multi-path extraction; TRY makes a malformed line NULL); the slower checks run only on the few
+    lines that need them (Patients, Medications, lines without a resourceType)."""
+    elements = sorted(set(SUBJECT_ELEMENT.values()))
+    paths = ["$.resourceType", "$.id", *(f"$.{e}.reference" for e in elements), "$.medicationReference.reference",
+             "$.medication.reference.reference"]
+    at = {path: index + 1 for index, path in enumerate(paths)}  # DuckDB lists are 1-based
+    reference = {element: f"parts[{at[f'$.{element}.reference']}]" for element in elements}
     key_cases = " ".join(
-        f"WHEN rtype IN {_in(types)} THEN nullif(regexp_extract(json_extract_string(line, '$.{element}.reference'),"
-        f" {_quote(PATIENT_REFERENCE)}, 1), '')"
-        for element, types in sorted(by_element.items())
+        f"WHEN parts[1] IN {_in({t for t, e in SUBJECT_ELEMENT.items() if e == element})} THEN "
+        f"{_patient_id(reference[element])}"
+        for element in elements
     )
+    valid_id = (f"json_type(line, '$.id') = 'VARCHAR' AND regexp_full_match(parts[{at['$.id']}], "
+                f"{_quote(ID[1:-1])})")
     med_ref = (
         f"CASE WHEN rtype IN {_in(set(MEDICATION_USERS))} THEN nullif(regexp_extract(coalesce("
-        "json_extract_string(line, '$.medicationReference.reference'), "
-        "json_extract_string(line, '$.medication.reference.reference')), "
+        f"parts[{at['$.medicationReference.reference']}], parts[{at['$.medication.reference.reference']}]), "
         f"{_quote(MEDICATION_REFERENCE)}, 1), '') END"
     )
-    valid_id = f"regexp_full_match(coalesce(json_extract_string(line, '$.id'), ''), {_quote(ID[1:-1])})"
+    path_list = "[" + ", ".join(_quote(p) for p in paths) + "]"
     return f"""
-WITH objects AS (
-    SELECT file, line, CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS is_object
-    FROM {source} WHERE line IS NOT NULL AND trim(line) <> ''
-), typed AS (
-    SELECT file, line, is_object,
-           CASE WHEN is_object AND json_type(line, '$.resourceType') = 'VARCHAR'
-                THEN json_extract_string(line, '$.resourceType') END AS rtype
-    FROM objects
+WITH parsed AS (
+    SELECT file, line, TRY(json_extract_string(line, {path_list})) AS parts
+    FROM {source} WHERE line IS NOT NULL
 ), keyed AS (
-    SELECT file, line, is_object, rtype,
-           CASE WHEN rtype = 'Patient' AND {valid_id} THEN json_extract_string(line, '$.id')
+    SELECT file, line, parts, parts[1] AS rtype,
+           CASE WHEN parts[1] = 'Patient' AND {valid_id} THEN parts[{at['$.id']}]
                 {key_cases} END AS key,
-           CASE WHEN rtype = 'Medication' AND {valid_id} THEN json_extract_string(line, '$.id') END AS med_id
-    FROM typed
+           CASE WHEN parts[1] = 'Medication' AND {valid_id} THEN parts[{at['$.id']}] END AS med_id
+    FROM parsed
 )
 SELECT file, line, rtype, key, med_id, {med_ref} AS med_ref,
-       CASE WHEN NOT is_object THEN 'unreadable-line'
-            WHEN rtype IS NULL OR rtype NOT IN {_in(set(FHIR_RESOURCE_TYPES))} THEN 'unknown-type'
+       CASE WHEN parts IS NULL THEN CASE WHEN trim(line) = '' THEN 'blank' ELSE 'unreadable-line' END
+            WHEN rtype IS NULL THEN CASE WHEN json_type(line) = 'OBJECT' THEN 'unknown-type'
+                                         ELSE 'unreadable-line' END
+            WHEN rtype NOT IN {_in(set(FHIR_RESOURCE_TYPES))} THEN 'unknown-type'
             WHEN rtype NOT IN {_in(set(READ_TYPES))} THEN NULL
             WHEN rtype = 'Medication' AND med_id IS NULL THEN 'no-patient'
             WHEN rtype <> 'Medication' AND key IS NULL THEN 'no-patient'
        END AS problem
 FROM keyed
 """
+
+
+def _patient_id(reference: str) -> str:
+    """SQL for the Patient id a reference names, or NULL. The plain relative `Patient/<id>` — nearly every line
+    of an export — is read without the full pattern's cost; everything else goes through PATIENT_REFERENCE."""
+    return (f"CASE WHEN starts_with({reference}, 'Patient/') AND regexp_full_match(substr({reference}, 9), "
+            f"{_quote(_ID)}) THEN substr({reference}, 9) "
+            f"ELSE nullif(regexp_extract({reference}, {_quote(PATIENT_REFERENCE)}, 1), '') END")

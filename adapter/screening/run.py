@@ -30,7 +30,7 @@ class ScreenRequest:
     workers: int = os.cpu_count() or 1
     spark_master: str | None = None
     fhir_version: Literal["R4", "R5"] = "R4"
-    memory_limit: str = "2GB"  # DuckDB's, local engine
+    memory_limit: str = "1GB"  # DuckDB's, local engine
     report_candidates: int = 2000
     source_label: str | None = None  # what the report names as the source (a server URL), else the directory
     source_errors: tuple[str, ...] = ()  # the export server's own error messages (its manifest's error files)

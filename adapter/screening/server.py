@@ -49,7 +49,7 @@ def export_population(client: FhirClient, trials: Sequence[Trial], directory: Pa
 
 def _medication_references(files: Sequence[Path]) -> Iterator[str]:
     for path in files:
-        if not path.name.split(".")[0] in MEDICATION_USERS:
+        if path.name.split(".")[0] not in MEDICATION_USERS:
             continue
         for item in read_lines(path):
             if isinstance(item, tuple):

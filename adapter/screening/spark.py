@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from operator import add
 from typing import TYPE_CHECKING, Any
 
+from adapter.errors import AdapterError
 from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
 from adapter.screening.progress import Progress
 from adapter.screening.routing import Problem, Routed, Skipped, problem_line, route
@@ -26,6 +27,14 @@ from adapter.screening.source import ExportFiles, FileProblem, read_lines
 
 if TYPE_CHECKING:
     from adapter.screening.outputs import ScreeningOutputs
+
+DRIVER_MEMORY = "2g"
+PARTITION_BYTES = 32 << 20  # of input per group partition: a partition's results travel back in one piece
+
+
+class SparkUnavailable(AdapterError):
+    """pyspark is not installed, or Spark (its JVM, the cluster) could not be started."""
+
 
 # Tagged records of the routing pass (one RDD, persisted, read by three actions).
 _ERROR, _SKIPPED, _ROW, _MEDICATION, _MEDICATION_REF = "E", "S", "R", "M", "U"
@@ -41,6 +50,10 @@ def run_spark(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, 
 
 
 def _session(master: str, outputs: ScreeningOutputs) -> Any:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise SparkUnavailable("the Spark engine needs pyspark: pip install 'trial-fhir-adapter[spark]'") from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this interpreter (local mode)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     if master.startswith("local"):
@@ -54,10 +67,16 @@ def _session(master: str, outputs: ScreeningOutputs) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.local.dir", str(outputs.scratch_dir / "spark"))
         .config("spark.python.worker.reuse", "true")
+        # In local mode the executors live in the driver's JVM: its heap holds the tasks' results on their way
+        # back (the default 1g ran out at 100k patients); partitions are kept small besides (see _partitions).
+        .config("spark.driver.memory", DRIVER_MEMORY)
     )
     if master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # no Java, a master that does not answer: PySpark's own errors, one line here
+        raise SparkUnavailable(f"Spark could not start ({' '.join(str(exc).split())[:300]})") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
@@ -69,7 +88,7 @@ def _run(spark: Any, files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOu
     sc = spark.sparkContext
     paths = [str(p) for p in files.files]
     progress.stage("files read", len(paths))
-    routed = sc.parallelize(paths, len(paths)).flatMap(route_file).persist(StorageLevel.MEMORY_AND_DISK)
+    routed = sc.parallelize(paths, len(paths)).flatMap(route_file).persist(StorageLevel.DISK_ONLY)
     try:
         for record in routed.filter(lambda r: r[0] == _ERROR).toLocalIterator():
             outputs.error(record[1])
@@ -82,7 +101,7 @@ def _run(spark: Any, files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOu
         medications = routed.filter(lambda r: r[0] == _MEDICATION).map(lambda r: (r[1], r[2]))
         references = routed.filter(lambda r: r[0] == _MEDICATION_REF).map(lambda r: (r[2], r[1])).distinct()
         medication_rows = references.join(medications).map(lambda kv: kv[1])  # (patient key, Medication line)
-        partitions = max(2 * max(1, workers), sc.defaultParallelism)
+        partitions = _partitions(files, workers, sc.defaultParallelism)
         groups = rows.union(medication_rows).groupByKey(partitions)
         broadcast = sc.broadcast(recipe)
         screened = groups.mapPartitions(lambda part: screen_partition(broadcast.value, part))
@@ -92,6 +111,17 @@ def _run(spark: Any, files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOu
             progress.advance(1)
     finally:
         routed.unpersist()
+
+
+def _partitions(files: ExportFiles, workers: int, parallelism: int) -> int:
+    """Enough partitions that each holds ~PARTITION_BYTES of input (gzip counted at 8×), at least 2 per core."""
+    size = 0
+    for path in files.files:
+        try:
+            size += path.stat().st_size * (8 if path.name.endswith(".gz") else 1)
+        except OSError:
+            continue
+    return max(2 * max(1, workers), parallelism, size // PARTITION_BYTES + 1)
 
 
 def route_file(path: str) -> Iterator[tuple[Any, ...]]:

@@ -108,3 +108,11 @@ def test_a_truncated_table_says_where_the_rest_is(report_data: dict[str, Any]) -
 def test_an_empty_run_renders() -> None:
     page = render_report({"patients": 0, "trials": [], "errors": {}})
     assert "</html>" in page and _embedded(page)["trials"] == []
+
+
+def test_skipped_resource_types_are_named(report_data: dict) -> None:
+    from adapter.screening.report_html import render_report
+
+    html = render_report({**report_data, "skipped": {"Encounter": 3, "Claim": 1200}})
+    assert "Not read by these trials" in html
+    assert "<code>Claim</code> 1,200" in html and "<code>Encounter</code> 3" in html

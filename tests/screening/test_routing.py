@@ -60,7 +60,7 @@ def test_python_rule(line: str, expected: object) -> None:
 def test_sql_rule_agrees_with_python_on_every_case() -> None:
     con = duckdb.connect()
     con.execute("CREATE TABLE t (file VARCHAR, line VARCHAR)")
-    con.executemany("INSERT INTO t VALUES ('f', ?)", [[line] for line, _ in CASES])
+    con.executemany("INSERT INTO t VALUES ('f', ?)", [[line] for line, _ in CASES] + [["   "], [""], [None]])
     rows = {line: (rtype, key, med_id, med_ref, problem)
             for _, line, rtype, key, med_id, med_ref, problem in con.execute(route_sql("t")).fetchall()}
     assert len(rows) == len(CASES)

@@ -14,6 +14,7 @@ from typing import Any
 
 from adapter.cli import main
 from adapter.fhir import FhirClient
+from adapter.vocabulary import RESOURCE_IDENTIFIER_SYSTEM
 from tests.support.bulk_export import fixture_resources, read_ndjson, write_export
 
 AS_OF = "2026-11-01"
@@ -75,3 +76,18 @@ def test_screen_from_hapi_export_equals_screen_from_files(hapi_r4: Any, tmp_path
     bevacizumab = next(line for line in read_ndjson(from_server / "results.ndjson")
                        if line["patient"] == f"Patient/{prefix}p-eligible-us-units" and line["trial"] == "NCT03787251")
     assert "exc-prior-anti-angiogenic" in bevacizumab["failed"]
+
+    # The worklist's Group goes back to the server, once however often it is pushed.
+    group_file = from_server / "Group-NCT03787251.json"
+    members = [m["entity"]["reference"] for m in json.loads(group_file.read_text()).get("member", [])]
+    assert members
+    outcomes = []
+    for _ in range(2):
+        assert main(["push", "--server", hapi_r4.base_url, "--resource", str(group_file)]) == 0
+        outcomes.append(capsys.readouterr().out)
+    assert "Group/" in outcomes[0] and (" created " in outcomes[0] or " updated " in outcomes[0])
+    assert " unchanged " in outcomes[1] and " created " not in outcomes[1]
+    with FhirClient(hapi_r4.base_url) as client:
+        found = list(client.search("Group", {"identifier": f"{RESOURCE_IDENTIFIER_SYSTEM}|screening-NCT03787251"}))
+    assert len(found) == 1
+    assert [m["entity"]["reference"] for m in found[0]["member"]] == members

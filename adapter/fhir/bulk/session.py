@@ -1,9 +1,9 @@
 """The HTTP a Bulk Data export needs, borrowed from a FhirClient: its authenticated connection for the server
 itself, and a second connection without credentials for everything else.
 
-FhirClient's public calls hand back parsed resources only; the export protocol needs statuses, headers and
-streamed bodies, so this is the one place that reaches into the client (its connection, retry policy,
-timeouts and sleep).
+FhirClient's resource calls hand back parsed resources only; the export protocol needs statuses, headers and
+streamed bodies, so it borrows the client's `connection()` (its authenticated httpx client, retry policy,
+timeouts, deadline and sleep).
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ class Session:
 
     @classmethod
     def of(cls, client: FhirClient) -> Session:
+        connection = client.connection()
         return cls(
             base_url=client.base_url,
-            authed=client._http,
-            bare=new_client(timeout=client._timeout),
-            policy=client._policy,
-            timeout=client._timeout,
-            deadline=client._deadline,
-            sleep=client._sleep,
+            authed=connection.http,
+            bare=new_client(timeout=connection.timeout),
+            policy=connection.policy,
+            timeout=connection.timeout,
+            deadline=connection.deadline,
+            sleep=connection.sleep,
         )
 
     def close(self) -> None:
