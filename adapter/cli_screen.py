@@ -22,8 +22,8 @@ from adapter.cli import (
 from adapter.errors import AdapterError
 
 if TYPE_CHECKING:
-    from adapter.fhir.bulk import ExportResult
     from adapter.screening.outputs import ScreeningSummary
+    from adapter.screening.server import ServerPopulation
 
 EXPORT_FOLDER = "export"
 
@@ -48,7 +48,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if args.server is not None:
         exported = _export(args, trials)
         source, label = exported.directory, args.server
-        server_errors, transaction_time = exported.server_errors, exported.transaction_time
+        server_errors, transaction_time = exported.errors, exported.transaction_time
     request = ScreenRequest(source=source, out=args.out, recipe=recipe, engine=args.engine,
                             workers=args.workers, spark_master=args.spark_master, fhir_version=args.fhir_version,
                             memory_limit=args.memory_limit, report_candidates=args.report_candidates,
@@ -59,7 +59,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace, trials: list[Any]) -> ExportResult:
+def _export(args: argparse.Namespace, trials: list[Any]) -> ServerPopulation:
     """Run the server's Bulk Data export into OUT/export (a new one each run)."""
     from adapter.screening.server import export_population
 
@@ -78,7 +78,8 @@ def _clear_previous_export(directory: Path) -> None:
     if not directory.is_dir():
         return
     entries = list(directory.iterdir())
-    ours = all(e.name.endswith((".ndjson", ".ndjson.gz")) or (e.name == "error" and e.is_dir()) for e in entries)
+    ours = all(e.name.endswith((".ndjson", ".ndjson.gz")) or (e.name in ("error", "since") and e.is_dir())
+               for e in entries)
     if entries and not ours:
         raise AdapterError(f"{directory} holds files that are not an export's; move them or choose another --out")
     shutil.rmtree(directory)

@@ -1,17 +1,24 @@
 """A population from a FHIR server: its Bulk Data export of what the trials read, plus the Medications the
 exported orders reference — a patient-level export holds only the Patient compartment, which Medication is not
 in (HAPI refuses `_type=Medication` there), yet an order coded only by `Medication/<id>` must not read as "no
-such drug"."""
+such drug".
+
+With `since`, the export holds only what changed: screening that alone would read an unchanged exclusion
+(a Condition recorded last year) as absent — a false pass. So the export only names the patients to screen
+again, and each one's whole record is then read the way `evaluate --server` reads one patient (one `batch`).
+The changed resources stay in `since/` beside the files that are screened.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from adapter.fhir.bulk import ExportRequest, ExportResult, export_to_directory
+from adapter.fhir.bulk import ExportRequest, export_to_directory
 from adapter.screening.routing import MEDICATION_USERS, READ_TYPES, Routed, route
 from adapter.screening.source import read_lines
 
@@ -20,12 +27,20 @@ if TYPE_CHECKING:
     from adapter.fhir.client import FhirClient
 
 MEDICATIONS_FILE = "Medication.ndjson"
+SINCE_FOLDER = "since"
+
+
+@dataclass(frozen=True)
+class ServerPopulation:
+    directory: Path
+    transaction_time: str | None
+    errors: tuple[str, ...]  # the server's error files' messages, patients that could not be read
 _IDS_PER_SEARCH = 50  # `_id=a,b,…` per request: short URLs, few round trips
 
 
 def export_population(client: FhirClient, trials: Sequence[Trial], directory: Path, *, group: str | None,
                       since: str | None, poll_timeout_s: float,
-                      on_progress: Callable[[str], None] | None = None) -> ExportResult:
+                      on_progress: Callable[[str], None] | None = None) -> ServerPopulation:
     """Export the patients' data the trials read into `directory`, then the Medications their orders name."""
     from adapter.evaluation import observation_codes
 
@@ -38,13 +53,59 @@ def export_population(client: FhirClient, trials: Sequence[Trial], directory: Pa
         # so a code nobody anticipated still reaches the engine.
         type_filters=(f"Observation?code={','.join(codes)}",) if codes else (),
     )
-    result = export_to_directory(client, request, directory, poll_timeout_s=poll_timeout_s, on_progress=on_progress)
-    wanted = sorted(set(_medication_references(result.files)))
+    target = directory / SINCE_FOLDER if since is not None else directory
+    result = export_to_directory(client, request, target, poll_timeout_s=poll_timeout_s, on_progress=on_progress)
+    files, errors = list(result.files), list(result.server_errors)
+    if since is not None:
+        files, unreadable = _whole_records(client, trials, _patients(result.files), directory)
+        errors += unreadable
+    wanted = sorted(set(_medication_references(files)))
     if wanted:
         found = _write_medications(client, wanted, directory / MEDICATIONS_FILE)
         if on_progress is not None:
             on_progress(f"read {found} of {len(wanted)} referenced Medications")
-    return result
+    return ServerPopulation(directory, result.transaction_time, tuple(errors))
+
+
+def _patients(files: Sequence[Path]) -> list[str]:
+    """Every patient a line of the export belongs to."""
+    found: set[str] = set()
+    for path in files:
+        for item in read_lines(path):
+            if isinstance(item, tuple):
+                routed = route(item[1])
+                if isinstance(routed, Routed) and routed.key is not None:
+                    found.add(routed.key)
+    return sorted(found)
+
+
+def _whole_records(client: FhirClient, trials: Sequence[Trial], patients: list[str],
+                   directory: Path) -> tuple[list[Path], list[str]]:
+    """Each patient's whole record (as `evaluate --server` reads it), written as NDJSON by type."""
+    from adapter.errors import AdapterError
+    from adapter.evaluation import observation_codes
+    from adapter.fhir.pull import plan_for, pull_patient
+
+    plan = plan_for(observation_codes(trials))
+    sinks: dict[str, Any] = {}
+    errors: list[str] = []
+    try:
+        for patient_id in patients:
+            try:
+                resources = pull_patient(client, patient_id, plan)
+            except AdapterError as exc:  # deleted since, or refused: reported, the others go on
+                errors.append(f"Patient/{patient_id} changed since the given instant but could not be read: {exc}")
+                continue
+            for resource in resources:
+                kind = resource.get("resourceType")
+                if isinstance(kind, str) and kind in READ_TYPES:
+                    if kind not in sinks:
+                        sinks[kind] = (directory / f"{kind}.ndjson").open("wb")
+                    sinks[kind].write(orjson.dumps(resource) + b"\n")
+    finally:
+        for sink in sinks.values():
+            sink.close()
+    return [directory / f"{kind}.ndjson" for kind in sorted(sinks)], errors
 
 
 def _medication_references(files: Sequence[Path]) -> Iterator[str]:

@@ -91,3 +91,41 @@ def test_screen_from_hapi_export_equals_screen_from_files(hapi_r4: Any, tmp_path
         found = list(client.search("Group", {"identifier": f"{RESOURCE_IDENTIFIER_SYSTEM}|screening-NCT03787251"}))
     assert len(found) == 1
     assert [m["entity"]["reference"] for m in found[0]["member"]] == members
+
+
+def test_since_screens_the_changed_patients_on_their_whole_record(hapi_r4: Any, tmp_path: Path,
+                                                                  capsys: Any) -> None:
+    """An export `_since` holds only what changed; an unchanged exclusion (HIV, recorded before) must still be
+    read, or the patient would pass it."""
+    import time
+    from datetime import UTC, datetime
+
+    prefix = f"s{uuid.uuid4().hex[:8]}-"
+    resources = _renamed(fixture_resources(["p-hiv", "p-eligible-si-units"]), prefix)
+    patients = [r["id"] for r in resources if r["resourceType"] == "Patient"]
+    group = {"resourceType": "Group", "id": f"{prefix}cohort", "type": "person", "actual": True,
+             "member": [{"entity": {"reference": f"Patient/{p}"}} for p in patients]}
+    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+               for r in [*resources, group]]
+    with FhirClient(hapi_r4.base_url) as client:
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        time.sleep(1.5)
+        since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        time.sleep(1.5)
+        hiv = f"{prefix}p-hiv"
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": {"resourceType": "Observation", "id": f"{prefix}new-weight", "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                         "subject": {"reference": f"Patient/{hiv}"}, "effectiveDateTime": "2026-10-30",
+                         "valueQuantity": {"value": 70, "unit": "kg", "system": "http://unitsofmeasure.org",
+                                           "code": "kg"}},
+            "request": {"method": "PUT", "url": f"Observation/{prefix}new-weight"}}]})
+
+    out = tmp_path / "since"
+    code = main(["screen", "--server", hapi_r4.base_url, "--group", group["id"], "--since", since,
+                 "--trial", "NCT03787251", "--as-of", AS_OF, "--workers", "1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    results = read_ndjson(out / "results.ndjson")
+    assert [line["patient"] for line in results] == [f"Patient/{hiv}"]  # the unchanged patient is not screened
+    assert "exc-immunodeficiency" in results[0]["failed"]  # read from the whole record, not the changes alone
+    assert (out / "export" / "since").is_dir()
