@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from adapter.errors import AdapterError
 from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
 from adapter.screening.progress import Progress
-from adapter.screening.routing import READ_TYPES, Problem, Routed, Skipped, problem_line, route, route_sql
+from adapter.screening.routing import READ_TYPES, Problem, Routed, Skipped, problem_line, route, route_sql, sql_literal
 from adapter.screening.source import ExportFiles, FileProblem, read_lines
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def run_local(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, 
     con = duckdb.connect(str(database))
     try:
         con.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
-        con.execute(f"SET temp_directory = '{outputs.scratch_dir / 'duckdb-tmp'}'")
+        con.execute(f"SET temp_directory = {sql_literal(str(outputs.scratch_dir / 'duckdb-tmp'))}")
         con.execute(f"SET threads = {max(1, workers)}")
         con.execute("SET preserve_insertion_order = false")
         # The workers start (import, build their job) while DuckDB loads: neither waits for the other.

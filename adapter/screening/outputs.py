@@ -23,6 +23,7 @@ import orjson
 from adapter.errors import AdapterError
 from adapter.screening.group import candidates_group
 from adapter.screening.patient import CANDIDATE_VERDICTS, PatientScreening
+from adapter.screening.routing import sql_literal
 
 if TYPE_CHECKING:
     from adapter.catalog import Trial
@@ -154,7 +155,7 @@ class ScreeningOutputs:
 
         con = duckdb.connect()
         try:
-            con.execute(f"SET temp_directory = '{self.scratch / 'duckdb-tmp'}'")
+            con.execute(f"SET temp_directory = {sql_literal(str(self.scratch / 'duckdb-tmp'))}")
             con.execute(
                 "CREATE TABLE candidates AS SELECT * FROM read_csv(?, header = false, auto_detect = false, "
                 "quote = '\"', escape = '\"', columns = {'trial': 'VARCHAR', 'rank': 'INTEGER', "
@@ -165,10 +166,11 @@ class ScreeningOutputs:
             )
             worklist = self.out / WORKLIST
             order = "ORDER BY trial_rank, rank, n_unknown, patient"
-            trial_rank = " ".join(f"WHEN '{t.nct_id}' THEN {i}" for i, t in enumerate(self.trials))
+            trial_rank = " ".join(f"WHEN {sql_literal(t.nct_id)} THEN {i}" for i, t in enumerate(self.trials))
             con.execute(f"CREATE VIEW ordered AS SELECT *, CASE trial {trial_rank} END AS trial_rank FROM candidates")
             columns = ", ".join(f'coalesce("{c}"::VARCHAR, \'\') AS "{c}"' for c in WORKLIST_COLUMNS)
-            con.execute(f"COPY (SELECT {columns} FROM ordered {order}) TO '{worklist}' (HEADER, DELIMITER ',')")
+            con.execute(f"COPY (SELECT {columns} FROM ordered {order}) TO {sql_literal(str(worklist))} "
+                        "(HEADER, DELIMITER ',')")
             written = [worklist]
             for trial in self.trials:
                 patients = self._patients(con, trial.nct_id)

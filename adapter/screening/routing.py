@@ -149,12 +149,13 @@ def _reference_id(reference: Any, pattern: re.Pattern[str]) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _quote(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A SQL string literal (quotes doubled): for paths and patterns put into DuckDB statements."""
     return "'" + text.replace("'", "''") + "'"
 
 
 def _in(names: frozenset[str] | set[str]) -> str:
-    return "(" + ", ".join(_quote(n) for n in sorted(names)) + ")"
+    return "(" + ", ".join(sql_literal(n) for n in sorted(names)) + ")"
 
 
 def route_sql(source: str) -> str:
@@ -178,13 +179,13 @@ def _route_sql(source: str) -> str:
         for element in elements
     )
     valid_id = (f"json_type(line, '$.id') = 'VARCHAR' AND regexp_full_match(parts[{at['$.id']}], "
-                f"{_quote(ID[1:-1])})")
+                f"{sql_literal(ID[1:-1])})")
     med_ref = (
         f"CASE WHEN rtype IN {_in(set(MEDICATION_USERS))} THEN nullif(regexp_extract(coalesce("
         f"parts[{at['$.medicationReference.reference']}], parts[{at['$.medication.reference.reference']}]), "
-        f"{_quote(MEDICATION_REFERENCE)}, 1), '') END"
+        f"{sql_literal(MEDICATION_REFERENCE)}, 1), '') END"
     )
-    path_list = "[" + ", ".join(_quote(p) for p in paths) + "]"
+    path_list = "[" + ", ".join(sql_literal(p) for p in paths) + "]"
     return f"""
 WITH parsed AS (
     SELECT file, line, TRY(json_extract_string(line, {path_list})) AS parts
@@ -213,5 +214,5 @@ def _patient_id(reference: str) -> str:
     """SQL for the Patient id a reference names, or NULL. The plain relative `Patient/<id>` — nearly every line
     of an export — is read without the full pattern's cost; everything else goes through PATIENT_REFERENCE."""
     return (f"CASE WHEN starts_with({reference}, 'Patient/') AND regexp_full_match(substr({reference}, 9), "
-            f"{_quote(_ID)}) THEN substr({reference}, 9) "
-            f"ELSE nullif(regexp_extract({reference}, {_quote(PATIENT_REFERENCE)}, 1), '') END")
+            f"{sql_literal(_ID)}) THEN substr({reference}, 9) "
+            f"ELSE nullif(regexp_extract({reference}, {sql_literal(PATIENT_REFERENCE)}, 1), '') END")

@@ -54,6 +54,8 @@ def _session(master: str, outputs: ScreeningOutputs) -> Any:
         import pyspark  # noqa: F401
     except ImportError:
         raise SparkUnavailable("the Spark engine needs pyspark: pip install 'trial-fhir-adapter[spark]'") from None
+    if _java() is None:  # found before PySpark's launcher would print its own errors
+        raise SparkUnavailable("the Spark engine needs Java 17 or later: no java in JAVA_HOME or on PATH")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this interpreter (local mode)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     if master.startswith("local"):
@@ -79,6 +81,17 @@ def _session(master: str, outputs: ScreeningOutputs) -> Any:
         raise SparkUnavailable(f"Spark could not start ({' '.join(str(exc).split())[:300]})") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _java() -> str | None:
+    import shutil
+    from pathlib import Path
+
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        return str(java) if java.is_file() else None
+    return shutil.which("java")
 
 
 def _run(spark: Any, files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, workers: int,
