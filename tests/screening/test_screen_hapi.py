@@ -34,6 +34,18 @@ def _renamed(resources: list[dict[str, Any]], prefix: str) -> list[dict[str, Any
     return renamed
 
 
+def _load_with_group(base_url: str, resources: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    """PUT the resources and a Group of their Patients (the export's cohort) in one transaction."""
+    group = {"resourceType": "Group", "id": f"{prefix}cohort", "type": "person", "actual": True,
+             "member": [{"entity": {"reference": f"Patient/{r['id']}"}} for r in resources
+                        if r["resourceType"] == "Patient"]}
+    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+               for r in [*resources, group]]
+    with FhirClient(base_url) as client:
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    return group
+
+
 def test_screen_from_hapi_export_equals_screen_from_files(hapi_r4: Any, tmp_path: Path,
                                                          capsys: Any) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}-"
@@ -45,12 +57,7 @@ def test_screen_from_hapi_export_equals_screen_from_files(hapi_r4: Any, tmp_path
              "medicationReference": {"reference": "Medication/bev"}}
     resources = _renamed([*fixture_resources(PATIENTS), medication, order], prefix)
     patients = [r for r in resources if r["resourceType"] == "Patient"]
-    group = {"resourceType": "Group", "id": f"{prefix}cohort", "type": "person", "actual": True,
-             "member": [{"entity": {"reference": f"Patient/{p['id']}"}} for p in patients]}
-    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-               for r in [*resources, group]]
-    with FhirClient(hapi_r4.base_url) as client:
-        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    group = _load_with_group(hapi_r4.base_url, resources, prefix)
 
     from_server = tmp_path / "server"
     code = main(["screen", "--server", hapi_r4.base_url, "--group", group["id"], "--as-of", AS_OF,
@@ -101,14 +108,9 @@ def test_since_screens_the_changed_patients_on_their_whole_record(hapi_r4: Any, 
     from datetime import UTC, datetime
 
     prefix = f"s{uuid.uuid4().hex[:8]}-"
-    resources = _renamed(fixture_resources(["p-hiv", "p-eligible-si-units"]), prefix)
-    patients = [r["id"] for r in resources if r["resourceType"] == "Patient"]
-    group = {"resourceType": "Group", "id": f"{prefix}cohort", "type": "person", "actual": True,
-             "member": [{"entity": {"reference": f"Patient/{p}"}} for p in patients]}
-    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-               for r in [*resources, group]]
+    group = _load_with_group(hapi_r4.base_url, _renamed(fixture_resources(["p-hiv", "p-eligible-si-units"]),
+                                                        prefix), prefix)
     with FhirClient(hapi_r4.base_url) as client:
-        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
         time.sleep(1.5)
         since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         time.sleep(1.5)
