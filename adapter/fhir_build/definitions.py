@@ -41,6 +41,19 @@ def derived_code_system(concepts: ConceptLibrary) -> dict[str, Any]:
     }
 
 
+def _characteristic_extension() -> dict[str, Any]:
+    """What both of our extensions on EvidenceVariable.characteristic declare alike (a new dict each time: the
+    resources built from it are the caller's to change)."""
+    return {
+        "kind": "complex-type",
+        "abstract": False,
+        "context": [{"type": "element", "expression": "EvidenceVariable.characteristic"}],
+        "type": "Extension",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
+        "derivation": "constraint",
+    }
+
+
 def r5_combination_extension_definition() -> dict[str, Any]:
     """R4 StructureDefinition of the extension that carries an R5 definitionByCombination as JSON."""
     key = "r5-definition-by-combination"
@@ -58,12 +71,7 @@ def r5_combination_extension_definition() -> dict[str, Any]:
         "this element cannot be used: its nested characteristic is recursive, which the "
         "cross-version extension definitions cannot express.",
         "fhirVersion": "4.0.1",
-        "kind": "complex-type",
-        "abstract": False,
-        "context": [{"type": "element", "expression": "EvidenceVariable.characteristic"}],
-        "type": "Extension",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
-        "derivation": "constraint",
+        **_characteristic_extension(),
         "differential": {
             "element": [
                 {
@@ -159,12 +167,7 @@ def record_entry_extension_definition(fhir_version: Literal["R4", "R5"]) -> dict
         "of valueCodeableConcept.text are names (a term ending in * is a prefix) that make an entry coded "
         "otherwise, or not coded, a possible match to confirm.",
         "fhirVersion": FHIR_VERSIONS[fhir_version],
-        "kind": "complex-type",
-        "abstract": False,
-        "context": [{"type": "element", "expression": "EvidenceVariable.characteristic"}],
-        "type": "Extension",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
-        "derivation": "constraint",
+        **_characteristic_extension(),
         "differential": {"element": elements},
     }
 
