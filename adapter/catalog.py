@@ -24,6 +24,7 @@ from adapter.errors import MappingError, UnknownTrialError
 if TYPE_CHECKING:  # the heavy parts are imported when a trial is first used
     from adapter.ctgov.model import TrialRecord
     from adapter.eligibility.engine import EngineOptions
+    from adapter.eligibility.reference_ranges import ReferenceRangeTable
     from adapter.mapping.concepts import ConceptLibrary
     from adapter.mapping.model import TrialMapping
     from adapter.units import UnitTable
@@ -47,6 +48,7 @@ class Trial:
     concepts: ConceptLibrary
     units: UnitTable
     source: str  # where the mapping was read from, for messages
+    reference_ranges: ReferenceRangeTable | None = None  # the site's default ranges (--reference-ranges)
 
     @property
     def nct_id(self) -> str:
@@ -70,13 +72,13 @@ class Trial:
         """The R5 EvidenceVariable the engine interprets (built once per trial; treat as read-only)."""
         from adapter.fhir_build.evidence_variable import build_evidence_variable
 
-        return build_evidence_variable(self.mapping, self.concepts, self.title)
+        return build_evidence_variable(self.mapping, self.concepts, self.title, self.record)
 
     @cached_property
     def engine_options(self) -> EngineOptions:
         from adapter.eligibility.options import engine_options
 
-        return engine_options(self.concepts, self.units, self.mapping.defaults.lookback_days)
+        return engine_options(self.concepts, self.units, self.mapping.defaults.lookback_days, self.reference_ranges)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class TrialCatalog:
     units: UnitTable
     sources: Mapping[str, _Source]
     parse: Callable[[str, str], Any] | None = field(default=None, repr=False)  # YAML reader (None: the plain one)
+    # The site's default reference ranges (`--reference-ranges FILE`), handed to every trial's engine options.
+    reference_ranges: ReferenceRangeTable | None = None
     _loaded: dict[str, Trial] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -128,7 +132,13 @@ class TrialCatalog:
 
     def with_concepts(self, concepts: ConceptLibrary) -> TrialCatalog:
         """The same trials over another concept library (e.g. widened by a terminology server); parsed anew."""
-        return TrialCatalog(concepts=concepts, units=self.units, sources=self.sources)
+        return TrialCatalog(concepts=concepts, units=self.units, sources=self.sources,
+                            reference_ranges=self.reference_ranges)
+
+    def with_reference_ranges(self, table: ReferenceRangeTable | None) -> TrialCatalog:
+        """The same trials judged with a site's default reference ranges (None: none); parsed anew."""
+        return TrialCatalog(concepts=self.concepts, units=self.units, sources=self.sources, parse=self.parse,
+                            reference_ranges=table)
 
     def _load(self, nct_id: str, source: _Source) -> Trial:
         from adapter.ctgov.parse import parse_record_bytes
@@ -138,11 +148,11 @@ class TrialCatalog:
         parse = self.parse or parse_yaml
         mapping = mapping_from_text(_read_text(source.mapping), str(source.mapping), self.concepts, record, parse)
         return Trial(record=record, mapping=mapping, concepts=self.concepts, units=self.units,
-                     source=str(source.mapping))
+                     source=str(source.mapping), reference_ranges=self.reference_ranges)
 
 
-def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True,
-                 cache_dir: Path | None = None) -> TrialCatalog:
+def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True, cache_dir: Path | None = None,
+                 reference_ranges: ReferenceRangeTable | None = None) -> TrialCatalog:
     """The bundled trials (unless `bundled=False`) overlaid by each folder in `extra`, in order.
 
     Raises MappingError when a folder is missing or unreadable, a mapping has no record beside it, or no
@@ -197,7 +207,7 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True,
     library = concepts_from_data(concepts, where)
     units = load_unit_table(_read_text(units_source), str(units_source))
     return TrialCatalog(concepts=library, units=units, sources=dict(sorted(sources.items())),
-                        parse=parse if cache_dir is not None else None)
+                        parse=parse if cache_dir is not None else None, reference_ranges=reference_ranges)
 
 
 def _read_text(entry: Traversable) -> str:

@@ -15,6 +15,7 @@ from adapter.cli import (
     _as_of,
     _cache_file,
     _client,
+    _reference_ranges_option,
     _server_options,
     _trial_options,
     load_trial_catalog,
@@ -37,12 +38,16 @@ def cmd_screen(args: argparse.Namespace) -> int:
         raise AdapterError("give either --ndjson DIR (a Bulk Data export on disk) or --server URL")
     if args.server is None and (args.group or args.since):
         raise AdapterError("--group and --since need --server")
+    if args.ndjson is not None and args.ndjson.is_file():  # Patient.ndjson itself, not the export's folder
+        raise AdapterError(f"--ndjson {args.ndjson} is a file: pass the folder that holds the export's files "
+                           f"(--ndjson {args.ndjson.parent})")
     catalog = load_trial_catalog(args)
     trials = catalog.select(args.trial)
     mapping_dirs = [p for p in os.environ.get(ENV_MAPPINGS, "").split(os.pathsep) if p.strip()]
     mapping_dirs += [str(p.resolve()) for p in args.mappings or ()]
     recipe = JobRecipe(tuple(mapping_dirs), tuple(t.nct_id for t in trials), _as_of(args.as_of),
-                       str(_cache_file().parent))
+                       str(_cache_file().parent), reference_ranges=catalog.reference_ranges,
+                       mrn_system=args.mrn_system)
     source, label, transaction_time = args.ndjson, None, None
     server_errors: tuple[str, ...] = ()
     if args.server is not None:
@@ -61,20 +66,31 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace, trials: list[Any]) -> ServerPopulation:
     """Run the server's Bulk Data export into OUT/export (a new one each run)."""
+    from adapter.fhir.bulk import DownloadLimits
+    from adapter.screening.private import private_folder
     from adapter.screening.server import export_population
 
     directory = args.out / EXPORT_FOLDER
+    try:  # the export holds patients' records: into a folder only its owner can read, before the download
+        private_folder(args.out)
+    except OSError as exc:
+        raise AdapterError(f"--out {args.out}: cannot write ({exc.strerror})") from None
     _clear_previous_export(directory)
     on_progress = (lambda message: print(f"export: {message}", file=sys.stderr)) if sys.stderr.isatty() else None
+    caps = {"max_file_bytes": args.export_max_file_bytes, "max_total_bytes": args.export_max_total_bytes}
+    limits = DownloadLimits(**{name: value for name, value in caps.items() if value is not None})
     with _client(args) as client:
         return export_population(client, trials, directory, group=args.group, since=args.since,
-                                 poll_timeout_s=args.export_timeout, on_progress=on_progress)
+                                 timeout_s=args.export_timeout, allowed_origins=args.allow_file_origin or (),
+                                 limits=limits, on_progress=on_progress)
 
 
 def _clear_previous_export(directory: Path) -> None:
     """An earlier run's OUT/export is replaced — but only when it holds nothing but what an export writes."""
     import shutil
 
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):  # files would land elsewhere
+        raise AdapterError(f"{directory} is a symbolic link or not a folder; remove it or choose another --out")
     if not directory.is_dir():
         return
     entries = list(directory.iterdir())
@@ -101,7 +117,8 @@ def _print_summary(summary: ScreeningSummary, out: Path) -> None:
     errors = sum(summary.errors.values())
     if errors:
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(summary.errors.items()))
-        console.print(f"{errors:,} records not screened ({kinds}): see {out / 'errors.ndjson'}")
+        records = "record" if errors == 1 else "records"
+        console.print(f"{errors:,} {records} not screened ({kinds}): see {out / 'errors.ndjson'}")
     if summary.skipped:
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(summary.skipped.items()))
         console.print(f"not read by these trials (counted, skipped): {kinds}")
@@ -111,13 +128,20 @@ def _print_summary(summary: ScreeningSummary, out: Path) -> None:
 def add_screen_command(commands: Any) -> None:
     screen = commands.add_parser("screen", help="pre-screen a population (a Bulk Data export) against trials")
     _trial_options(screen)
+    _reference_ranges_option(screen)
     source = screen.add_argument_group("the population")
     source.add_argument("--ndjson", type=Path, metavar="DIR", help="a Bulk Data export on disk (NDJSON, .gz)")
     source.add_argument("--server", metavar="URL", help="a FHIR server to run Patient/$export on")
     source.add_argument("--group", metavar="ID", help="Group/[id]/$export instead of Patient/$export")
     source.add_argument("--since", metavar="INSTANT", help="_since: only resources changed after it")
     source.add_argument("--export-timeout", type=float, default=3600.0, metavar="SECONDS",
-                        help="how long to wait for the server's export (default: 3600)")
+                        help="how long the server's export may take: kick-off, polling, downloads (default: 3600)")
+    source.add_argument("--allow-file-origin", action="append", metavar="ORIGIN",
+                        help="fetch export files from this origin too (repeatable; default: the server's only)")
+    source.add_argument("--export-max-file-bytes", type=int, metavar="N",
+                        help="largest export file downloaded (default: 2 GiB)")
+    source.add_argument("--export-max-total-bytes", type=int, metavar="N",
+                        help="all export files together (default: 64 GiB)")
     screen.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
     screen.add_argument("--engine", choices=["local", "spark"], default="local")
     screen.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
@@ -128,6 +152,10 @@ def add_screen_command(commands: Any) -> None:
     screen.add_argument("--fhir-version", choices=["R4", "R5"], default="R4", help="of the Group files")
     screen.add_argument("--report-candidates", type=int, default=2000, metavar="N",
                         help="candidates per trial listed in report.html (all are in worklist.csv)")
-    screen.add_argument("--out", type=Path, required=True, metavar="DIR")
+    screen.add_argument("--mrn-system", metavar="URI",
+                        help="the identifier system of the site's MRN (default: the identifier typed MR, else the "
+                             "first)")
+    screen.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="output folder, made 0700; its files identify patients and are created 0600")
     _server_options(screen)
     screen.set_defaults(run=cmd_screen)

@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapter.cli import ENV_MAPPINGS, _as_of, _terminology_options, _trial_options, load_trial_catalog
+from adapter.cli import (
+    ENV_MAPPINGS,
+    _as_of,
+    _reference_ranges_option,
+    _terminology_options,
+    _trial_options,
+    load_trial_catalog,
+)
 from adapter.errors import AdapterError
 
 
@@ -25,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise AdapterError("--workers must be at least 1")
     if args.workers > 1 and not args.state_dir and not args.redis:
         raise AdapterError("--workers > 1 needs --state-dir DIR or --redis URL (the replay store must be shared)")
+    check_port_free(args.host, args.port)  # before anything is loaded: a port in use is one line, exit 2
     limits = {name: value for name, value in (
         ("replay_max_entries", args.replay_max_entries), ("feedback_max_bytes", args.feedback_max_bytes),
         ("feedback_max_age", args.feedback_max_days and args.feedback_max_days * 86400.0)) if value is not None}
@@ -43,8 +51,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     bind_host = f"[{args.host}]" if ":" in args.host else args.host  # the JWT audience without --public-base-url
-    settings = replace(settings, bind_url=f"http://{bind_host}:{args.port}")
+    settings = replace(settings, bind_url=f"http://{bind_host}:{args.port}",
+                       reference_ranges=str(args.reference_ranges.resolve()) if args.reference_ranges else None)
     catalog = load_trial_catalog(args)  # also in the parent of several workers: a broken mapping exits 2 here
+    catalog.all()  # every mapping and record parsed now (they load lazily): a broken folder is one line, exit 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.workers > 1:
         from adapter.service.factory import serve_workers
@@ -53,9 +63,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         folders += [str(p) for p in args.mappings or ()]
         return serve_workers(settings, [str(Path(f).resolve()) for f in folders], host=args.host, port=args.port,
                              workers=args.workers, log_level=args.log_level)
+    from adapter.service.protocol import UVICORN_LIMITS
+
     app = create_app(settings, catalog)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1, **UVICORN_LIMITS)
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """AdapterError unless `host:port` can be listened on now (uvicorn would log a bind error and exit 1 later,
+    after loading everything). SO_REUSEADDR as uvicorn sets it: a port in TIME_WAIT is free, one listened on is not."""
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise AdapterError(f"--host {host}: not an address of this machine") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AdapterError(f"port {port} on {host} is in use") from None
+            raise AdapterError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -82,7 +117,9 @@ def add_service_commands(commands: Any) -> None:
                        help="also show cards for trials that are not recruiting")
     serve.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today, per request)")
     serve.add_argument("--public-base-url", metavar="URL",
-                       help="the service's external base URL, used for the JWT audience (default: the request URL)")
+                       help="the service's external base URL (behind a proxy), from which the JWT audience is "
+                            "built: URL/cds-services/trial-eligibility (default: http://HOST:PORT as started; never "
+                            "the request's Host header)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     state = serve.add_argument_group("state (replay memory, feedback)")
     state.add_argument("--workers", type=int, default=1, metavar="N",
@@ -95,6 +132,7 @@ def add_service_commands(commands: Any) -> None:
     state.add_argument("--feedback-max-bytes", type=int, metavar="BYTES", help="feedback kept (default 16 MiB)")
     state.add_argument("--feedback-max-days", type=float, metavar="DAYS", help="feedback kept (default 90 days)")
     _trial_options(serve, select=False)
+    _reference_ranges_option(serve)
     _terminology_options(serve)
     serve.set_defaults(run=cmd_serve)
 

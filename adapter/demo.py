@@ -31,8 +31,10 @@ class Row:
 
 
 def _write(path: Path, data: Any) -> None:
+    from adapter.atomic import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _deciding(result: TrialEvaluation) -> str:

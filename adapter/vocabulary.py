@@ -27,6 +27,23 @@ DERIVED_CODE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/derived-measure"
 
 FHIR_JSON = "application/fhir+json"
 
+# Code systems by the names people know them by (the official URIs: https://terminology.hl7.org).
+SYSTEM_NAMES: Mapping[str, str] = {
+    SNOMED: "SNOMED CT",
+    LOINC: "LOINC",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
+    "http://www.ama-assn.org/go/cpt": "CPT",
+    "http://www.cms.gov/Medicare/Coding/ICD10": "ICD-10-PCS",
+    "http://www.whocc.no/atc": "ATC",
+}
+
+
+def system_name(system: str) -> str:
+    """A code system as people name it ("SNOMED CT"); a system without a common name as its URI."""
+    return SYSTEM_NAMES.get(system, system)
+
 
 def token(system: str | None, code: str) -> str:
     """The one spelling of a coding as a lookup key: ``system|code`` (``|code`` when it has no system)."""

@@ -30,9 +30,11 @@ def evaluate(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def evaluate_json(capsys, name: str, trial: str = "NCT03787251") -> dict:
+    """The report of one trial: `--format json` prints a list, one element per trial, even for one."""
     code, out, err = evaluate(capsys, "--trial", trial, "--bundle", bundle(name), "--as-of", AS_OF)
     assert code == 0 and err == ""
-    return json.loads(out)
+    (report,) = json.loads(out)
+    return report
 
 
 # ------------------------------------------------------------------------------------------ JSON
@@ -105,19 +107,19 @@ def test_every_trial_when_none_is_named(capsys):
 
 def test_trial_id_is_case_insensitive(capsys):
     code, out, _ = evaluate(capsys, "--trial", "nct03320629", "--bundle", bundle("p-hiv"), "--as-of", AS_OF)
-    assert code == 0 and json.loads(out)["trial"] == "NCT03320629"
+    assert code == 0 and [r["trial"] for r in json.loads(out)] == ["NCT03320629"]
 
 
 def test_bundle_from_stdin(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO((PATIENTS / "p-apatinib-allergy.json").read_text()))
     code, out, err = evaluate(capsys, "--trial", "NCT03320629", "--bundle", "-", "--as-of", AS_OF)
     assert code == 0 and err == ""
-    assert json.loads(out)["verdict"] == "ineligible"
+    assert [r["verdict"] for r in json.loads(out)] == ["ineligible"]
 
 
 def test_notes_about_ignored_data(capsys):
     report = evaluate_json(capsys, "p-foreign-and-future-results")
-    assert report["notes"] == ["1 resource(s) belonging to another patient were ignored."]
+    assert report["notes"] == ["1 resource belonging to another patient was ignored."]
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -125,7 +127,7 @@ def test_notes_about_ignored_data(capsys):
 
 def test_text_output_is_a_readable_checklist(capsys):
     code, out, err = evaluate(capsys, "--trial", "NCT03787251", "--bundle", bundle("p-hiv"), "--as-of", AS_OF,
-                              "--format", "text")
+                              "--format", "text", "--verbose")  # every criterion, though the patient is ineligible
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0] == "NCT03787251  patient Patient/p-hiv  as of 2026-11-01"
@@ -227,7 +229,7 @@ def test_python_dash_m_adapter_evaluate():
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout)
+    (report,) = json.loads(completed.stdout)
     assert report["verdict"] == "ineligible"
     renal = next(c for c in report["criteria"] if c["id"] == "inc-renal-function")
     assert renal["result"] == "fail" and "50 mL/min ≤ 50 mL/min" in renal["reason"]
@@ -361,4 +363,51 @@ def test_a_timeout_long_enough_for_the_whole_pull_succeeds(capsys, slow_pages):
     code, out, err = evaluate(capsys, "--trial", "NCT03787251", "--server", slow_pages.base, "--patient", "p1",
                               "--as-of", AS_OF, "--timeout", "10")
     assert code == 0, err
-    assert json.loads(out)["patient"] == "Patient/p1"
+    assert json.loads(out)[0]["patient"] == "Patient/p1"
+
+
+# ------------------------------------------------------------------------------ --reference-ranges
+
+
+def test_reference_ranges_bad_file_is_one_line_exit_2(capsys, tmp_path) -> None:
+    bad = tmp_path / "ranges.yaml"
+    bad.write_text("sources: {lab: {title: t}}\nrows:\n  - {loinc: 2160-0, sex: woman, unit: mg/dL, high: 1, "
+                   "source: lab}\n", encoding="utf-8")
+    code, out, err = evaluate(capsys, "--trial", "NCT03320629", "--bundle", bundle("p-edge-629-pass"),
+                              "--as-of", AS_OF, "--reference-ranges", str(bad))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"reference ranges {bad}: row 1 (sex)" in err
+
+
+def test_reference_ranges_serve_a_result_sent_without_one(capsys, tmp_path) -> None:
+    import copy
+
+    data = json.loads((PATIENTS / "p-edge-629-pass.json").read_text(encoding="utf-8"))
+    patient = copy.deepcopy(data)
+    for entry in patient["entry"]:
+        resource = entry["resource"]
+        if resource.get("id") == "edge-629-pass-cr":
+            resource.pop("referenceRange")
+    path = tmp_path / "no-range.json"
+    path.write_text(json.dumps(patient), encoding="utf-8")
+    example = ROOT / "docs" / "reference-ranges.example.yaml"
+    code, out, _ = evaluate(capsys, "--trial", "NCT03320629", "--bundle", str(path), "--as-of", AS_OF,
+                            "--reference-ranges", str(example))
+    assert code == 0
+    renal = next(c for c in json.loads(out)[0]["criteria"] if c["id"] == "inc-renal-function")
+    assert "site default ULN 1.22 mg/dL for male" in renal["reason"] and "reference-ranges" in renal["reason"]
+
+
+def test_a_bundle_past_the_resource_cap_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+    import adapter.limits as limits
+    from adapter.cli import main
+
+    monkeypatch.setattr(limits, "MAX_RESOURCES_PER_PATIENT", 3)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p"}},
+        *({"resource": {"resourceType": "Observation", "id": f"o{i}", "status": "final"}} for i in range(5))]}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    assert main(["evaluate", "--trial", "NCT03320629", "--bundle", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "patient record has 6 resources, limit 3" in err

@@ -47,7 +47,25 @@ def test_outputs_for_one_trial_as_r5(capsys: pytest.CaptureFixture[str], export:
     assert (out / "errors.ndjson").read_text() == ""
     html = (out / "report.html").read_text()
     assert "NCT03787251" in html and "p-missing-platelets" in html
-    assert (out / "worklist.csv").read_text().startswith("trial,patient,verdict,")
+    assert (out / "worklist.csv").read_text().startswith("trial,patient,name,mrn,mrn_system,birth_date,age,sex,"
+                                                         "verdict,")
+
+
+def test_mrn_system_picks_the_sites_identifier(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    resources = fixture_resources(FEW[:1])
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    patient["identifier"] = [
+        {"system": "urn:mr", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                                  "code": "MR"}]}, "value": "MR-1"},
+        {"system": "urn:oid:1.2.3.4", "value": "SITE-9"}]
+    write_export(tmp_path / "export", resources)
+    for extra, expected in (([], ("MR-1", "urn:mr")), (["--mrn-system", "urn:oid:1.2.3.4"],
+                                                       ("SITE-9", "urn:oid:1.2.3.4"))):
+        out = tmp_path / f"out{len(extra)}"
+        code, _, stderr = _run(capsys, "--ndjson", str(tmp_path / "export"), "--as-of", AS_OF, "--workers", "1",
+                               "--out", str(out), *extra)
+        assert code == 0, stderr
+        assert {(line["mrn"], line["mrn_system"]) for line in read_ndjson(out / "results.ndjson")} == {expected}
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -99,6 +117,7 @@ def test_a_failed_server_export_is_exit_2_with_the_servers_message(capsys: pytes
     code, _, stderr = _run(capsys, "--server", base, "--out", str(tmp_path / "out"), "--timeout", "5")
     assert code == 2
     assert "Bulk export is disabled" in stderr and stderr.count("\n") == 1
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o700  # made private before anything was downloaded
 
 
 def test_spark_without_java_is_one_line(export: Path, tmp_path: Path) -> None:

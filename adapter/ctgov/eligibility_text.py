@@ -15,7 +15,7 @@ _AGE_UNITS = {
     "hour": "h",
     "minute": "min",
 }
-_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(year|month|week|day|hour|minute)s?\s*", re.IGNORECASE)
+_AGE = re.compile(r"\s*+(\d{1,6}(?:\.\d{1,6})?)\s*+(year|month|week|day|hour|minute)s?\s*+", re.IGNORECASE)
 
 
 def parse_age(text: str) -> tuple[Decimal, str] | None:
@@ -37,14 +37,15 @@ def parse_age(text: str) -> tuple[Decimal, str] | None:
 
 # A heading line such as "Inclusion Criteria:", "Key Exclusion Criteria:", "**INCLUSION CRITERIA**",
 # "## Exclusion criteria (Part B):". Only whole lines count, so a criterion mentioning
-# "inclusion criteria" in a sentence is not mistaken for a heading.
+# "inclusion criteria" in a sentence is not mistaken for a heading. Blanks are matched possessively (`*+`): a
+# line of 20,000 spaces is read once, not once per position (linear; tests/drafting/test_hostile_texts.py).
 _HEADING = re.compile(
-    r"""^[ \t]*(?:\#{1,6}[ \t]*)?(?:\*\*|__)?[ \t]*
-        (?:(?:key|main|major|general|other|additional)[ \t]+)?
-        (?P<kind>inclusion|exclusion)[ \t]+criteria
-        (?:[ \t]*\([^)\n]*\))?
-        (?:[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$   # heading alone on its line
-          |[ \t]*:[ \t]*(?=\S))                        # "Inclusion Criteria: text…" on one line
+    r"""^[ \t]*+(?:\#{1,6}[ \t]*+)?(?:\*\*|__)?[ \t]*+
+        (?:(?:key|main|major|general|other|additional)[ \t]++)?
+        (?P<kind>inclusion|exclusion)[ \t]++criteria
+        (?:[ \t]*+\([^)\n]*\))?
+        (?:[ \t]*+:?[ \t]*+(?:\*\*|__)?[ \t]*+:?[ \t]*+$   # heading alone on its line
+          |[ \t]*+:[ \t]*+(?=\S))                        # "Inclusion Criteria: text…" on one line
     """,
     re.IGNORECASE | re.MULTILINE | re.VERBOSE,
 )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,10 +10,12 @@ from typing import Any
 
 import httpx
 
+from adapter.atomic import write_atomic
 from adapter.ctgov.model import NCT_ID_PATTERN
 from adapter.ctgov.parse import parse_record
 from adapter.errors import FetchError, RecordFormatError
-from adapter.http import USER_AGENT, NotJson, RetryPolicy, decode_json, new_client, send
+from adapter.http import USER_AGENT, NotJson, RetryPolicy, new_client, send
+from adapter.jsonio import JsonInputError, NotJsonError, parse_json
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -75,10 +75,12 @@ def _check_status(status: int, gave_up_after: int | None, location: str | None, 
 
 
 def _checked_record(body: bytes, url: str, nct: str) -> dict[str, Any]:
-    try:
-        data = decode_json(body)
-    except NotJson as exc:
-        raise FetchError(f"{url}: response is not JSON (starts {exc.snippet!r})") from None
+    try:  # the project's one bounded decoder: depth, integer length, lone surrogates
+        data = parse_json(body, url, max_bytes=len(body) + 1)
+    except NotJsonError:
+        raise FetchError(f"{url}: response is not JSON (starts {NotJson(body).snippet!r})") from None
+    except JsonInputError as exc:
+        raise RecordFormatError(str(exc)) from None
     if not isinstance(data, dict):
         raise RecordFormatError(f"{url}: expected a JSON object (an API v2 study record)")
     record = parse_record(data, url)
@@ -95,13 +97,8 @@ def save_record(data: Mapping[str, Any], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{record.nct_id}.json"
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{record.nct_id}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a saved record is ordinary data
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+        return write_atomic(target, text)
+    except UnicodeEncodeError:
+        raise RecordFormatError(f"{record.nct_id}: the record holds text that is not Unicode (a lone surrogate)") \
+            from None

@@ -66,10 +66,16 @@ def _decode_json(content: bytes, source: str) -> object:
         raise RecordFormatError(_xml_message(text, source))
     if not text.strip():
         raise RecordFormatError(f"{source}: empty file, expected a ClinicalTrials.gov API v2 JSON record")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordFormatError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    from adapter.jsonio import parse_json
+
+    try:  # the project's one bounded decoder: depth, integer length, lone surrogates
+        return parse_json(text, source, error=RecordFormatError)
+    except RecordFormatError as exc:
+        cause = exc.__context__ and exc.__context__.__context__  # RecordFormatError <- JsonInputError <- decode
+        if isinstance(cause, json.JSONDecodeError):  # keep the reader's own wording, with the column
+            raise RecordFormatError(
+                f"{source}: invalid JSON at line {cause.lineno} column {cause.colno}: {cause.msg}") from None
+        raise
 
 
 def _xml_message(text: str, source: str) -> str:

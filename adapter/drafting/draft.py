@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from adapter.atomic import write_atomic
 from adapter.ctgov.model import TrialRecord
 from adapter.drafting.lexicon import CONDITIONS
 from adapter.drafting.recognize import Recognition, Recognizer, Threshold, normal_words, residual
@@ -42,6 +43,12 @@ HEADER = """\
 # Check each criterion against the record: `manual` ones need a person (or a definition written by hand);
 # `needs_review` says why a computable reading needs a check. When reviewed, remove `draft: true`.
 """
+
+
+# ClinicalTrials.gov's own limit on the Eligibility Criteria data element ("Limit: 20,000 characters", PRS
+# Protocol Registration Data Element Definitions, https://clinicaltrials.gov/policy/protocol-definitions). The
+# drafter's work grows with the text; a longer one cannot come from ClinicalTrials.gov and is refused.
+MAX_CRITERIA_CHARS = 20_000
 
 
 class DraftError(AdapterError):
@@ -277,6 +284,9 @@ def draft_mapping(record: TrialRecord, concepts: ConceptLibrary) -> Draft:
     """The draft of one record, checked by the mapping loader (schema, concepts, record agreement)."""
     if not (record.eligibility_criteria or "").strip():
         raise DraftError(f"{record.nct_id}: the record has no eligibility criteria (eligibilityModule)")
+    if len(record.eligibility_criteria or "") > MAX_CRITERIA_CHARS:
+        raise DraftError(f"{record.nct_id}: eligibility criteria of {len(record.eligibility_criteria or '')} "
+                         f"characters; ClinicalTrials.gov allows {MAX_CRITERIA_CHARS}, so this is not a real record")
     draft = Drafter(record, concepts).draft()
     check(draft, concepts)
     return draft
@@ -289,12 +299,16 @@ def check(draft: Draft, concepts: ConceptLibrary) -> TrialMapping:
 def write_draft(draft: Draft, raw_record: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """`out_dir/<NCT>.yaml` (the draft) and `out_dir/<NCT>.json` (the record beside it)."""
     out_dir = Path(out_dir)
+    nct = draft.record.nct_id
+    try:  # both encoded before either is written: text that is not Unicode leaves no file behind
+        texts = (draft.yaml_text().encode("utf-8"),
+                 (json.dumps(raw_record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    except UnicodeEncodeError:
+        raise DraftError(f"{nct}: the record holds text that is not Unicode (a lone surrogate)") from None
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        mapping = out_dir / f"{draft.record.nct_id}.yaml"
-        record = out_dir / f"{draft.record.nct_id}.json"
-        mapping.write_text(draft.yaml_text(), encoding="utf-8")
-        record.write_text(json.dumps(raw_record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        mapping = write_atomic(out_dir / f"{nct}.yaml", texts[0])
+        record = write_atomic(out_dir / f"{nct}.json", texts[1])
     except OSError as exc:
         raise DraftError(f"{out_dir}: cannot write ({exc.strerror})") from None
     return mapping, record

@@ -26,7 +26,11 @@ _CMP_WORDS: tuple[tuple[str, str], ...] = (
     (r"<|less\s+than|lower\s+than|fewer\s+than|below|under", "<"),
 )
 _CMP = "|".join(f"(?:{words})" for words, _ in _CMP_WORDS)
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+# A number starts where no digit, comma or dot is before it, and has at most 12 digits each side of the point: a
+# lab value never needs more, and unbounded `\d+` tried from every position of a 20,000-digit run was quadratic
+# (22 s). Possessive quantifiers (`*+`, Python 3.11) below: whitespace is never given back, so no pattern
+# backtracks over a long run. Every pattern stays linear in the text (tests/drafting/test_hostile_texts.py).
+_NUM = r"(?<![\d,.])(?:\d{1,3}(?:,\d{3}){1,4}(?!\d)|\d{1,12}(?!\d))(?:\.\d{1,12}(?!\d))?"
 _UNITS: tuple[tuple[str, str | None], ...] = (
     (r"(?:[x×*]|times)?\s*(?:the\s+)?(?:institutional\s+|local\s+|laboratory\s+)?(?:uln\b|upper\s+limits?\s+(?:of\s+)?"
      r"(?:the\s+)?normal(?:\s+(?:range|limits?))?)", "ULN"),
@@ -55,17 +59,27 @@ _UNITS: tuple[tuple[str, str | None], ...] = (
     (r"(?:years?|yrs?)\b", "a"),
     (r"(?:points?)\b", "{score}"),
 )
-_UNIT_RES = tuple((re.compile(r"\s*(?:" + pattern + ")", re.IGNORECASE), ucum) for pattern, ucum in _UNITS)
+
+
+def _possessive(pattern: str) -> str:
+    """`\\s*` and `\\s+` made possessive: in these patterns whitespace is never followed by more whitespace
+    that another part could match, so this changes no reading and removes all backtracking over blanks."""
+    return pattern.replace(r"\s*", r"\s*+").replace(r"\s+", r"\s++")
+
+
+_UNIT_RES = tuple((re.compile(_possessive(r"\s*(?:" + pattern + ")"), re.IGNORECASE), ucum)
+                  for pattern, ucum in _UNITS)
 _COUNT_UNIT = {"l": "10*{exp}/L", "μl": "10*{exp}/uL", "ul": "10*{exp}/uL", "mcl": "10*{exp}/uL",
                "mm3": "10*{exp}/mm3", "cmm": "10*{exp}/mm3", "mm^3": "10*{exp}/mm3"}
 
-_THRESHOLD = re.compile(rf"(?P<cmp>{_CMP})\s*:?\s*(?P<num>{_NUM})", re.IGNORECASE)
-_POSTFIX = re.compile(r"\s*(?:or\s+(?P<ge>more|greater|higher|above|over|older)|and\s+(?P<ge2>above|over|older)"
-                      r"|or\s+(?P<le>less|lower|fewer|below|younger))\b", re.IGNORECASE)
+_THRESHOLD = re.compile(_possessive(rf"(?P<cmp>{_CMP})\s*:?\s*(?P<num>{_NUM})"), re.IGNORECASE)
+_POSTFIX = re.compile(_possessive(r"\s*(?:or\s+(?P<ge>more|greater|higher|above|over|older)|and\s+(?P<ge2>above|over|"
+                                  r"older)|or\s+(?P<le>less|lower|fewer|below|younger))\b"), re.IGNORECASE)
 _BARE = re.compile(rf"(?<![\d.,/])(?P<num>{_NUM})", re.IGNORECASE)
-_RANGE = re.compile(rf"(?:between\s+)?(?P<low>{_NUM})\s*(?P<lowunit>[^\d\s\-–]{{0,12}}?)\s*(?P<sep>-|–|to|and)\s*"
-                    rf"(?P<high>{_NUM})", re.IGNORECASE)
-_BP = re.compile(rf"(?P<cmp>{_CMP})\s*(?P<sys>\d{{2,3}})\s*/\s*(?P<dia>\d{{2,3}})\s*mm\s*hg", re.IGNORECASE)
+_RANGE = re.compile(_possessive(rf"(?:between\s+)?(?P<low>{_NUM})\s*(?P<lowunit>[^\d\s\-–]{{0,12}}?)\s*"
+                                rf"(?P<sep>-|–|to|and)\s*(?P<high>{_NUM})"), re.IGNORECASE)
+_BP = re.compile(_possessive(rf"(?P<cmp>{_CMP})\s*(?P<sys>\d{{2,3}})\s*/\s*(?P<dia>\d{{2,3}})\s*mm\s*hg"),
+                 re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^,\d{1,2}(?!\d)")
 
 
@@ -130,32 +144,36 @@ def read_unit(text: str, at: int) -> tuple[str | None, str, int]:
 def find_quantities(text: str) -> list[Quantity]:
     """Every bound in the (folded) text, in order."""
     found: list[Quantity] = []
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(text) + 1)  # 1 where a found quantity covers the character (was a list scan per match)
+
+    def take(start: int, end: int) -> None:
+        taken[start:end] = b"\x01" * (end - start)
+
     for match in _BP.finditer(text):
         symbol = _comparator(match.group("cmp"))
         for part in ("sys", "dia"):
             found.append(Quantity(match.start(), match.end(), symbol, Decimal(match.group(part)), "mm[Hg]",
                                   "mmHg", part="systolic" if part == "sys" else "diastolic"))
-        taken.append((match.start(), match.end()))
+        take(match.start(), match.end())
     for match in _THRESHOLD.finditer(text):
-        if any(a <= match.start() < b for a, b in taken):
+        if taken[match.start()]:
             continue
         found.append(_threshold(text, match))
-        taken.append((match.start(), found[-1].end))
+        take(match.start(), found[-1].end)
     for match in _RANGE.finditer(text):
-        if any(a <= match.start() < b or a < match.end() <= b for a, b in taken):
+        if taken[match.start()] or taken[match.end() - 1]:
             continue
         quantity = _range(text, match)
         if quantity is not None:
             found.append(quantity)
-            taken.append((quantity.start, quantity.end))
+            take(quantity.start, quantity.end)
     for match in _BARE.finditer(text):
-        if any(a <= match.start() < b for a, b in taken):
+        if taken[match.start()]:
             continue
         quantity = _postfix(text, match)
         if quantity is not None:
             found.append(quantity)
-            taken.append((quantity.start, quantity.end))
+            take(quantity.start, quantity.end)
     return sorted(found, key=lambda q: (q.start, q.part == "diastolic"))
 
 

@@ -9,25 +9,32 @@ with `needs_review`.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from adapter.drafting.lexicon import AGE, BY_WHAT, CONDITIONS, ECOG, ELEMENTS, KARNOFSKY, Element
 from adapter.drafting.quantities import Quantity, find_quantities, fold
 
 MAX_GAP = 60  # characters between a data element's name and its comparator
+MAX_JOINER = 40  # characters between two names read as one subject ("ALT and AST", "ALT / AST (SGPT)")
 _SEGMENT = re.compile(r"[;()\[\]]")
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
 _JOINER = re.compile(r"^[\s,/&()]*(?:and|or|/|&|,)?[\s,/&()]*(?:\([^)]{0,12}\))?[\s,/&()]*(?:and|or)?[\s(]*$",
                      re.IGNORECASE)
+_UNLESS = re.compile(r"\b(?:unless|except|excluding)\b[^;.]{0,40}$", re.IGNORECASE)
 _MALE = re.compile(r"\b(?:men|male|males|man)\b", re.IGNORECASE)
 _FEMALE = re.compile(r"\b(?:women|female|females|woman)\b", re.IGNORECASE)
 _NORMAL = re.compile(r"within\s+(?:the\s+)?(?:institutional\s+)?normal\s+(?:limits|range)|\bwnl\b|\bnormal\b|"
                      r"\badequate\b|\bsufficient\b", re.IGNORECASE)
-_ECOG_LIST = re.compile(r"(?<![\d.])([0-4])(?:\s*,\s*[0-4])*\s*,?\s*(?:or|and)\s*([0-4])(?![\d.])")
+# Searched in the 45 characters after an ECOG mention only; the list group is possessive (giving one back never
+# helps: what follows must start with "or"/"and").
+_ECOG_LIST = re.compile(r"(?<![\d.])([0-4])(?:\s*,\s*[0-4])*+\s*,?\s*(?:or|and)\s*([0-4])(?![\d.])")
 _ECOG_ONE = re.compile(r"(?:of|=|:|score|status|ps)\s*([0-4])(?![\d.,]|\s*(?:-|to|or|and|,))", re.IGNORECASE)
 _STOP_WORDS = """
     a an and or the of with in for if is are be must than to at by as on per who which there has have had
@@ -108,12 +115,16 @@ def find_mentions(text: str) -> list[_Mention]:
 
 def _subject(text: str, mentions: list[_Mention], q: Quantity, since: int) -> list[_Mention]:
     """The names right before a bound ("ALT and AST < 2.5 × ULN"), nearest last; none if too far."""
-    before = [m for m in mentions if since <= m.start and m.end <= q.start]
-    if not before or q.start - before[-1].end > MAX_GAP:
+    # Mentions do not overlap, so starts and ends are both sorted: the ones between `since` and the bound are a
+    # slice found by bisection (a scan of every mention per bound was quadratic on long texts).
+    lo = bisect_left(mentions, since, key=lambda m: m.start)
+    hi = bisect_right(mentions, q.start, key=lambda m: m.end)
+    if hi <= lo or q.start - mentions[hi - 1].end > MAX_GAP:
         return []
-    group = [before[-1]]
-    for m in reversed(before[:-1]):
-        if _JOINER.match(text[m.end:group[0].start]) and m.special is None and group[0].special is None:
+    group = [mentions[hi - 1]]
+    for m in (mentions[i] for i in range(hi - 2, lo - 1, -1)):
+        gap = text[m.end:group[0].start]  # a joiner is a few characters; a long gap is not one (nor re-scanned)
+        if len(gap) <= MAX_JOINER and _JOINER.match(gap) and m.special is None and group[0].special is None:
             group.insert(0, m)
         else:
             break
@@ -248,10 +259,9 @@ class Recognizer:
 
     def _concept(self, text: str, t: Threshold, element: Element) -> Threshold:
         what = element.what
-        cockcroft = re.search(r"cockcroft|gault|\bc-?g\b|calculated|estimated", text, re.IGNORECASE)
         if what in ("creatinine-clearance", "egfr") and t.quantity.unit == "mL/min":
+            cockcroft, measured = _clearance_words(text)  # once per text, not once per bound
             derived = "creatinine-clearance-cockcroft-gault"
-            measured = re.search(r"24[\s-]*h|measured|urine\s+collection", text, re.IGNORECASE)
             if what == "egfr" and cockcroft and derived in self.derived:
                 return replace(t, concept=derived, kind="derived", review=_join(
                     t.review, "the record names eGFR but gives a Cockcroft–Gault creatinine clearance (mL/min)"))
@@ -297,15 +307,22 @@ class Recognizer:
         the condition lifts the bound before it."""
         segments = [0, *[m.start() for m in _SEGMENT.finditer(text)], len(text)]
 
-        def segment(pos: int) -> int:
-            return max(i for i, s in enumerate(segments) if s <= pos)
+        def segment(pos: int) -> int:  # by bisection: a text of many brackets has many segments
+            return bisect_right(segments, pos) - 1
 
         result = list(found)
+        # Indexed once (bounds keep their places; only `when` / `exempt` change below): per condition match, the
+        # bounds of its segment and those ending just before it, without a scan of every bound.
+        in_segment: dict[int, list[int]] = {}
+        for i, t in enumerate(result):
+            if t.kind not in ("age", "ecog"):
+                in_segment.setdefault(segment(t.quantity.start), []).append(i)
+        by_end = sorted((t.quantity.end, i) for i, t in enumerate(result) if t.kind not in ("age", "ecog"))
         for key, _label, pattern in CONDITIONS:
             for match in pattern.finditer(text):
-                same = [i for i, t in enumerate(result) if segment(t.quantity.start) == segment(match.start())
-                        and t.kind not in ("age", "ecog")]
-                unless = re.search(r"\b(?:unless|except|excluding)\b[^;.]{0,40}$", text[:match.start()], re.IGNORECASE)
+                same = in_segment.get(segment(match.start()), [])
+                # "unless …" within the 40 characters before: searched there only, not in all the text before
+                unless = _UNLESS.search(text, max(0, match.start() - 64), match.start())
                 if same and not unless:
                     nearest = min(same, key=lambda i: abs(result[i].quantity.start - match.start()))
                     if all(result[i].when is None for i in same):
@@ -313,12 +330,20 @@ class Recognizer:
                             if result[i].quantity == result[nearest].quantity:
                                 result[i] = replace(result[i], when=key)
                     continue
-                earlier = [i for i, t in enumerate(result) if t.quantity.end <= match.start()
-                           and match.start() - t.quantity.end <= MAX_GAP and t.kind not in ("age", "ecog")]
-                if earlier:
-                    last = earlier[-1]
+                window = by_end[bisect_left(by_end, (match.start() - MAX_GAP, -1)):
+                                bisect_right(by_end, (match.start(), len(result)))]
+                if window:
+                    last = max(i for _, i in window)
                     result[last] = replace(result[last], exempt=key)
         return result
+
+
+@lru_cache(maxsize=4)
+def _clearance_words(text: str) -> tuple[bool, bool]:
+    """(says how clearance is estimated, says it is measured) anywhere in the criterion."""
+    cockcroft = re.search(r"cockcroft|gault|\bc-?g\b|calculated|estimated", text, re.IGNORECASE)
+    measured = re.search(r"24[\s-]*+h|measured|urine\s++collection", text, re.IGNORECASE)
+    return cockcroft is not None, measured is not None
 
 
 def _join(*reasons: str | None) -> str | None:
@@ -333,12 +358,15 @@ def residual(text: str, thresholds: Sequence[Threshold]) -> str:
     for _key, _label, pattern in CONDITIONS:
         spans += [m.span() for m in pattern.finditer(text)]
     spans += [m.span() for m in AGE.finditer(text)]
-    whole = []
+    depth = [0] * (len(text) + 1)  # how many spans cover each character: one pass, not one per span
     for a, b in spans:  # a name matched by its stem ("liver metasta") covers its whole last word
         while b < len(text) and text[b].isalnum():
             b += 1
-        whole.append((a, b))
-    kept = "".join(" " if any(a <= i < b for a, b in whole) else ch for i, ch in enumerate(text))
+        if a < b:
+            depth[a] += 1
+            depth[b] -= 1
+    covered = list(accumulate(depth))
+    kept = "".join(" " if covered[i] > 0 else ch for i, ch in enumerate(text))
     words = [w for w in re.findall(r"[A-Za-z][A-Za-z'’-]+", kept) if w.lower().strip("'’-") not in _STOP
              and not _MALE.fullmatch(w) and not _FEMALE.fullmatch(w) and len(w) > 2]
     return " ".join(words)

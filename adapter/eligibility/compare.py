@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
+from adapter.eligibility.prose import unit_text
+
 COMPARATOR_SYMBOL = {"<": "<", "<=": "≤", ">=": "≥", ">": ">"}
 NEGATED = {"<": ">=", "<=": ">", ">=": "<", ">": "<="}
 
@@ -144,5 +146,7 @@ def show(value: Decimal, against: Iterable[Decimal | None] = ()) -> str:
 def show_quantity(
     value: Decimal, unit: str | None, comparator: str | None = None, against: Iterable[Decimal | None] = ()
 ) -> str:
+    """A value with its unit as a reason shows it: the unit as people write it (10⁹/L, mmHg; none for a score)."""
     prefix = COMPARATOR_SYMBOL.get(comparator or "", "")
-    return f"{prefix}{show(value, against)}{' ' + unit if unit and unit not in ('1', '{score}') else ''}"
+    shown = unit_text(unit)
+    return f"{prefix}{show(value, against)}{' ' + shown if shown else ''}"

@@ -13,7 +13,13 @@ It reads any EvidenceVariable of this shape, not only ours:
   places the item relative to the date of the result another characteristic (that linkId) used;
 - the project extension `record-entry-reading` (on the characteristic or its definitionByTypeAndValue):
   `history` and `partialCode` of a record-entry item (see `rules.record_entries`);
+- the project modifier extension `record-entry-settles` on a record-entry characteristic: `absence` (a match is
+  `unknown`, the entry cited for a person to weigh; no match is not met), `presence` (no match is `unknown`) or
+  `neither` (`manual` either way, a match cited);
+  any other modifier extension makes the characteristic `manual` (it may change what the definition means);
 - anything else (definitionExpression, definitionCanonical, …, or no definition) is `manual`.
+
+A patient recorded as deceased is ineligible for every trial: a criterion `record-deceased` comes first.
 
 Absence: no result for a lab or vital is `unknown`; no Condition, medication, procedure or allergy on
 record means not present (the problem list and medication history are the record of truth) — but an entry
@@ -35,15 +41,31 @@ from typing import TYPE_CHECKING, Any
 
 from adapter.eligibility.options import DerivedSpec, EngineOptions
 from adapter.eligibility.outcome import Evidence, Outcome, combine, negate, verdict
+from adapter.eligibility.prose import fragments, restated, sentence, unique
 from adapter.eligibility.result import CriterionResult, Evaluation
 from adapter.eligibility.rules import RuleContext, rule_for
 from adapter.eligibility.rules.record_entries import unrecognized_entries
-from adapter.vocabulary import RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
+from adapter.vocabulary import CANONICAL_BASE, RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import PatientFacts
 
-__all__ = ["CriterionResult", "DerivedSpec", "EngineOptions", "Evaluation", "Evaluator", "criterion_codes", "evaluate"]
+# The project's modifier extension (defined in adapter.fhir_build.definitions): which way a record entry settles.
+SETTLES_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/record-entry-settles"
+
+# The criterion every evaluation of a deceased patient starts with.
+DECEASED_ID = "record-deceased"
+
+__all__ = [
+    "DECEASED_ID",
+    "CriterionResult",
+    "DerivedSpec",
+    "EngineOptions",
+    "Evaluation",
+    "Evaluator",
+    "criterion_codes",
+    "evaluate",
+]
 
 
 def evaluate(
@@ -58,6 +80,7 @@ def evaluate(
         outcome = evaluator.characteristic(characteristic)
         if outcome.result == "unknown":
             outcome = by_sex.settle(index, outcome)
+        outcome = _not_restating(outcome, characteristic.get("description") or "")
         criteria.append(
             CriterionResult(
                 id=characteristic.get("linkId") or f"criterion-{index + 1}",
@@ -67,21 +90,55 @@ def evaluate(
                 reason=outcome.reason,
                 codes=_codes_of(characteristic, evaluator.context.options),
                 evidence=_unique(outcome.evidence),
-                missing=tuple(dict.fromkeys(outcome.missing)),
+                missing=unique(outcome.missing),
             )
         )
     notes = []
     if facts.deceased:
-        notes.append("The patient is recorded as deceased.")
+        died = facts.deceased_date
+        if died is None or died.date() <= as_of:
+            criteria.insert(0, _deceased(facts))
+        else:
+            notes.append(f"The patient is recorded as deceased on {died.date().isoformat()}, after the evaluation "
+                         "date.")
     if facts.foreign:
-        notes.append(f"{len(facts.foreign)} resource(s) belonging to another patient were ignored.")
-    notes.extend(unrecognized_entries(evidence_variable, facts, evaluator.context.options))
+        count = len(facts.foreign)
+        notes.append(f"{count} {'resource' if count == 1 else 'resources'} belonging to another patient "
+                     f"{'was' if count == 1 else 'were'} ignored.")
+    unread = unrecognized_entries(evidence_variable, facts, evaluator.context.options)
+    notes.extend(group.note() for group in unread)
     return Evaluation(
         patient=facts.patient_ref,
         as_of=as_of,
         criteria=tuple(criteria),
         verdict=verdict([c.result for c in criteria]),
         notes=tuple(notes),
+        unrecognized=tuple(unread),
+    )
+
+
+def _not_restating(outcome: Outcome, text: str) -> Outcome:
+    """A reason that only repeats the criterion's own text ("not recognized: <the text>", a manual note copied
+    from it) says "for a person to decide" instead."""
+    parts = tuple(restated(part, text) for part in outcome.fragments)
+    if parts == outcome.fragments:
+        return outcome
+    parts = fragments(parts)
+    return replace(outcome, reason=sentence(parts), parts=parts)
+
+
+def _deceased(facts: PatientFacts) -> CriterionResult:
+    """Whatever the trial: a patient recorded as deceased cannot enroll."""
+    when = facts.deceased_date
+    shown = f"on {when.date().isoformat()}" if when else "(deceasedBoolean true)"
+    return CriterionResult(
+        id=DECEASED_ID,
+        type="exclusion",
+        text="The patient is recorded as deceased (Patient.deceased[x]).",
+        result="fail",
+        reason=f"recorded as deceased {shown}",
+        codes=(),
+        evidence=(Evidence(reference=facts.patient_ref, value="deceased", date=when),),
     )
 
 
@@ -174,13 +231,20 @@ class Evaluator:
         return self._memo[key]
 
     def _definition(self, characteristic: Mapping[str, Any]) -> Outcome:
+        modifiers = characteristic.get("modifierExtension")
+        settles = _settles(modifiers) if modifiers else None
+        if modifiers and (settles is None or "definitionByTypeAndValue" not in characteristic):
+            # A modifier may change what the definition means: one we cannot apply leaves it to a person.
+            urls = ", ".join(str(m.get("url")) for m in modifiers if isinstance(m, dict)) or "malformed"
+            return Outcome("manual", f"a modifier extension this engine does not interpret here ({urls})")
         if "definitionByCombination" in characteristic:
             return self._combination(characteristic["definitionByCombination"])
         if "definitionByTypeAndValue" in characteristic:
             definition = self.context.options.memo.get(characteristic, "definition",
                                                        lambda: _with_extensions(characteristic))
             rule = rule_for(definition, self.context)
-            return rule(self.context, definition, characteristic.get("timeFromEvent", []))
+            outcome = rule(self.context, definition, characteristic.get("timeFromEvent", []))
+            return _settled(outcome, settles, definition) if settles else outcome
         return _not_interpreted(characteristic)
 
     def _combination(self, combination: Mapping[str, Any]) -> Outcome:
@@ -193,7 +257,10 @@ class Evaluator:
         evidence = tuple(e for c in deciding for e in c.evidence)
         missing = tuple(m for c in children if c.result == "unknown" for m in c.missing)
         anchor = next((c.anchor_date for c in children if c.anchor_date), None)
-        return Outcome(result, "; ".join(c.reason for c in deciding), evidence, missing, anchor)
+        # The same words twice ("no Liver metastasis recorded" from both ALT and AST), at any depth, say nothing
+        # more: the fragments of nested combinations are deduplicated together.
+        parts = fragments(f for c in deciding for f in c.fragments)
+        return Outcome(result, sentence(parts), evidence, missing, anchor, parts)
 
 
 def _index(characteristics: list[Mapping[str, Any]], by_link: dict[str, Mapping[str, Any]]) -> None:
@@ -203,11 +270,46 @@ def _index(characteristics: list[Mapping[str, Any]], by_link: dict[str, Mapping[
         _index((c.get("definitionByCombination") or {}).get("characteristic", []), by_link)
 
 
+def _settles(modifiers: Any) -> str | None:
+    """`absence`, `presence` or `neither` when the only modifier is ours with a code we know; None otherwise."""
+    if not isinstance(modifiers, list) or len(modifiers) != 1 or not isinstance(modifiers[0], dict):
+        return None
+    only = modifiers[0]
+    code = only.get("valueCode")
+    return code if only.get("url") == SETTLES_EXTENSION and code in ("absence", "presence", "neither") else None
+
+
+def _settled(outcome: Outcome, settles: str, definition: Mapping[str, Any]) -> Outcome:
+    """A record-entry outcome read one way only: the other result is unknown, for a person."""
+    if RECORD_KIND_BY_TYPE_TOKEN.keys().isdisjoint(coding_tokens(definition.get("type"))):
+        return Outcome("manual", "record-entry-settles on a characteristic that is not a record entry")
+    if settles == "neither":
+        return replace(outcome, result="manual", missing=())
+    if settles == "absence" and outcome.result == "pass":
+        cited = ", ".join(e.reference for e in outcome.evidence)
+        return replace(
+            outcome,
+            result="unknown",
+            reason=f"{outcome.reason} ({cited}) — bears on this criterion: a person weighs it",
+            missing=(*outcome.missing, "review of the recorded entry"),
+        )
+    if settles == "presence" and outcome.result == "fail":
+        label = (definition.get("valueCodeableConcept") or {}).get("text") or "the item"
+        return replace(
+            outcome,
+            result="unknown",
+            reason=f"{outcome.reason}; it may be recorded under other names or codes — confirm",
+            missing=(*outcome.missing, f"confirmation of {label.split(';')[0].strip()}"),
+        )
+    return outcome
+
+
 def _not_interpreted(characteristic: Mapping[str, Any]) -> Outcome:
     """definitionExpression, definitionCanonical, … or no definition: for a person to decide."""
     notes = [n.get("text") for n in characteristic.get("note", []) if n.get("text")]
     other = next((k for k in characteristic if k.startswith("definition")), None)
     reason = notes[0] if notes else (characteristic.get("description") or "needs review")
     if other:
-        reason = f"{other} is not interpreted by this engine; {reason}"
+        parts = (f"{other} is not interpreted by this engine", reason)
+        return Outcome("manual", sentence(parts), parts=parts)
     return Outcome("manual", reason)

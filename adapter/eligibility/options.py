@@ -1,4 +1,5 @@
-"""What the engine is told besides the EvidenceVariable: ordinal answers, derived measures, look-back, units.
+"""What the engine is told besides the EvidenceVariable: ordinal answers (global and per test), derived measures,
+look-back, units, the site's default reference ranges.
 
 All of it is data from the concept library and the units table (no code, no module state), built once per
 trial by `engine_options` and handed to `evaluate`.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from adapter.vocabulary import DERIVED_CODE_SYSTEM, token
 
 if TYPE_CHECKING:
+    from adapter.eligibility.reference_ranges import ReferenceRangeTable
     from adapter.mapping.concepts import ConceptLibrary
     from adapter.units import UnitTable
 
@@ -33,16 +35,34 @@ class DerivedSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class GradeScaleSpec:
+    """A strip's nominal levels: a concentration in `unit` at `levels[i][0]` reads as grade `levels[i][1]`."""
+
+    unit: str
+    levels: tuple[tuple[Decimal, Decimal], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class EngineOptions:
     # system|code → number (ECOG LA codes)
     ordinal_answers: Mapping[str, Decimal] = field(default_factory=dict)
     # result text (lower case) → grade: "2+", "Trace", "Negative" (the concept library's ordinal_texts)
     ordinal_texts: Mapping[str, Decimal] = field(default_factory=dict)
     derived: Mapping[str, DerivedSpec] = field(default_factory=dict)  # system|code → spec
+    # Per test, read before the global tables: the criterion's type code (system|code) → {answer system|code →
+    # number} and → {result text (lower case) → number}. A pregnancy test's "Positive" is 1; a dipstick's is not
+    # a grade, so "Positive" cannot be global.
+    answers: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    answer_texts: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    # Per test: a concentration read as a grade (a test strip reported in mg/dL): type code → (unit, ((level,
+    # grade), …) rising).
+    grade_scales: Mapping[str, GradeScaleSpec] = field(default_factory=dict)
     default_lookback_days: int = 30
     # Molar masses for mass ↔ substance conversions. None: such a conversion is `unknown` (the convert error
     # says a molar mass is needed); every other conversion works without it.
     units: UnitTable | None = None
+    # The site's default reference ranges (`--reference-ranges FILE`), for results sent with no range at all.
+    reference_ranges: ReferenceRangeTable | None = None
     # What the engine reads off an EvidenceVariable's parts (value-set tokens, record-entry queries, criterion
     # codes) is the same for every patient: remembered here, per options object (one per trial), never globally.
     memo: IdentityMemo = field(default_factory=lambda: IdentityMemo(), compare=False, repr=False)
@@ -68,7 +88,8 @@ class IdentityMemo:
         return value
 
 
-def engine_options(concepts: ConceptLibrary, units: UnitTable, default_lookback_days: int = 30) -> EngineOptions:
+def engine_options(concepts: ConceptLibrary, units: UnitTable, default_lookback_days: int = 30,
+                   reference_ranges: ReferenceRangeTable | None = None) -> EngineOptions:
     derived = {}
     for code, concept in concepts.derived.items():
         creatinine, weight = concept.inputs["creatinine"], concept.inputs["weight"]
@@ -80,10 +101,30 @@ def engine_options(concepts: ConceptLibrary, units: UnitTable, default_lookback_
             weight_codes=tuple(c.token for c in concepts.observations[weight.observation].codes),
             weight_lookback_days=weight.lookback_days,
         )
+    answers: dict[str, Mapping[str, Decimal]] = {}
+    answer_texts: dict[str, Mapping[str, Decimal]] = {}
+    grade_scales: dict[str, GradeScaleSpec] = {}
+    for observed in concepts.observations.values():
+        scale = observed.grade_scale
+        if scale is not None:
+            spec = GradeScaleSpec(scale.unit, tuple((level.value, level.grade) for level in scale.levels))
+            grade_scales.update((coding.token, spec) for coding in observed.codes)
+        # One table per concept, shared by all its codes (a criterion's type carries the concept's codes).
+        by_code = {a.token: a.value for a in observed.answers}
+        by_text = {text.lower(): value for text, value in observed.answer_texts.items()}
+        for coding in observed.codes:  # not the partial codes: a quantitative hCG has no such answers
+            if by_code:
+                answers[coding.token] = by_code
+            if by_text:
+                answer_texts[coding.token] = by_text
     return EngineOptions(
         ordinal_answers={a.token: a.value for a in concepts.ordinal_answers},
         ordinal_texts={text.lower(): value for text, value in concepts.ordinal_texts.items()},
         derived=derived,
+        answers=answers,
+        answer_texts=answer_texts,
+        grade_scales=grade_scales,
         default_lookback_days=default_lookback_days,
         units=units,
+        reference_ranges=reference_ranges,
     )

@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from adapter.eligibility.prose import sentence
+
 Result = Literal["pass", "fail", "unknown", "manual"]
 Verdict = Literal["ineligible", "insufficient-data", "potentially-eligible"]
 FLIPPED: dict[Result, Result] = {"pass": "fail", "fail": "pass"}
@@ -33,12 +35,20 @@ class Outcome:
     # What data would settle an `unknown` (e.g. "Hemoglobin (http://loinc.org|718-7)").
     missing: tuple[str, ...] = ()
     anchor_date: datetime | None = field(default=None, compare=False)
+    # The fragments the reason was joined from (a combination's), so that nesting does not repeat them.
+    parts: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def fragments(self) -> tuple[str, ...]:
+        """The reason's fragments: its parts while the reason is still their sentence, else the whole reason."""
+        return self.parts if self.parts and sentence(self.parts) == self.reason else (self.reason,)
 
 
 def negate(outcome: Outcome, prefix: str) -> Outcome:
     """`exclude`: a matching characteristic fails the criterion; unknown and manual stay as they are."""
     flipped: Result = FLIPPED.get(outcome.result, outcome.result)
-    return Outcome(flipped, f"{prefix}{outcome.reason}", outcome.evidence, outcome.missing, outcome.anchor_date)
+    parts = () if prefix else outcome.parts
+    return Outcome(flipped, f"{prefix}{outcome.reason}", outcome.evidence, outcome.missing, outcome.anchor_date, parts)
 
 
 def combine(code: str, outcomes: list[Outcome], threshold: int | None = None) -> Result:

@@ -14,6 +14,13 @@ R5_COMBINATION_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/r5-definition-
 # the criterion needs; a match is `unknown`, with `missing` shown). On EvidenceVariable.characteristic, in R5
 # and R4 alike; the engine reads it there (or on definitionByTypeAndValue).
 RECORD_ENTRY_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/record-entry-reading"
+# Which way a record-entry characteristic settles (a modifier: it changes what a match or its absence means):
+# `absence` — only absence settles (not present); a match is unknown, for a person: the recorded facts that bear on
+# a criterion left to a person. `presence` — only a match settles; no match is unknown: a condition the record may
+# hold under other names (a trial's own conditions). `neither` — a match is cited for the person who decides, and
+# the characteristic stays manual either way.
+RECORD_ENTRY_SETTLES_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/record-entry-settles"
+SETTLES_CODES = ("absence", "presence", "neither")
 FHIR_VERSIONS = {"R4": "4.0.1", "R5": "5.0.0"}
 
 
@@ -172,9 +179,53 @@ def record_entry_extension_definition(fhir_version: Literal["R4", "R5"]) -> dict
     }
 
 
+def record_entry_settles_definition(fhir_version: Literal["R4", "R5"]) -> dict[str, Any]:
+    """StructureDefinition of the modifier extension that says which way a record-entry characteristic settles."""
+    key = "record-entry-settles"
+    return {
+        "resourceType": "StructureDefinition",
+        "id": key,
+        "text": narrative(
+            "Which way a record-entry criterion settles: on absence only (a match is for a person to confirm) "
+            "or on presence only (no match is unknown)."
+        ),
+        "url": RECORD_ENTRY_SETTLES_EXTENSION,
+        "identifier": [business_identifier(key)],
+        "name": "RecordEntrySettles",
+        "title": "Which way a record-entry criterion settles",
+        "status": "active",
+        "description": "A modifier extension on an EvidenceVariable characteristic whose "
+        "definitionByTypeAndValue.type is a record-entry category. `absence`: no matching entry means the item "
+        "is not present (the characteristic is not met); a matching entry does not settle it — it is evidence a "
+        "person must weigh (the characteristic is unknown, the entry cited). `presence`: a matching entry meets "
+        "the characteristic; no matching entry does not settle it (unknown: the record may hold the item under "
+        "other names or codes). `neither`: the characteristic is for a person to decide either way; a matching "
+        "entry is cited for them. A reader that does not understand this extension must not evaluate the "
+        "characteristic.",
+        "fhirVersion": FHIR_VERSIONS[fhir_version],
+        **_characteristic_extension(),
+        "differential": {
+            "element": [
+                _element(
+                    "Extension",
+                    short="absence | presence | neither: which way the characteristic settles",
+                    definition="Which result of the record-entry search settles the characteristic; the other "
+                    "result leaves it unknown.",
+                    max="1",
+                    isModifier=True,
+                    isModifierReason="It changes what a match (or no match) of the record-entry item means.",
+                ),
+                _element("Extension.extension", max="0"),
+                _element("Extension.url", fixedUri=RECORD_ENTRY_SETTLES_EXTENSION),
+                _element("Extension.value[x]", min=1, type=[{"code": "code"}]),
+            ]
+        },
+    }
+
+
 def project_extension_definitions(fhir_version: Literal["R4", "R5"]) -> list[dict[str, Any]]:
     """The StructureDefinitions a trial Bundle of that version publishes (R4 also has the combination one)."""
-    found = [record_entry_extension_definition(fhir_version)]
+    found = [record_entry_extension_definition(fhir_version), record_entry_settles_definition(fhir_version)]
     if fhir_version == "R4":
         found.append(r5_combination_extension_definition())
     return found
@@ -183,8 +234,11 @@ def project_extension_definitions(fhir_version: Literal["R4", "R5"]) -> list[dic
 __all__ = [
     "R5_COMBINATION_EXTENSION",
     "RECORD_ENTRY_EXTENSION",
+    "RECORD_ENTRY_SETTLES_EXTENSION",
+    "SETTLES_CODES",
     "derived_code_system",
     "project_extension_definitions",
     "r5_combination_extension_definition",
     "record_entry_extension_definition",
+    "record_entry_settles_definition",
 ]

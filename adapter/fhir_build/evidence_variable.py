@@ -15,12 +15,17 @@ Conventions the eligibility engine reads back (documented in README, "Criteria i
   *may* be the item (coded otherwise or not at all: `unknown`), without codings they are the match itself;
 - the project extension `record-entry-reading` on the characteristic carries `history` (entries no longer
   active count too) and `partialCode` (codings that name the item without a detail the criterion needs);
-- a characteristic with no definition needs a person; its `note` says why.
+- a characteristic with no definition needs a person; its `note` says why. A manual item with `evidence` becomes
+  an any-of of that manual characteristic and the record entries that bear on it, each carrying the modifier
+  extension `record-entry-settles` = `absence`: a matching entry makes the item unknown (cited), none leaves it
+  manual; `context` items carry `neither`: cited when present, the item stays manual;
+- the ClinicalTrials.gov record's own limits (age, sex, conditions) are criteria too (`record_gates`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from html import escape
+from typing import TYPE_CHECKING, Any
 
 from adapter.fhir_build.common import (
     ULN_MULTIPLE_UNIT,
@@ -29,13 +34,13 @@ from adapter.fhir_build.common import (
     codeable_concept,
     coding,
     days,
-    narrative,
     number,
     quantity,
     resource_key,
     value_range,
 )
-from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION
+from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION, RECORD_ENTRY_SETTLES_EXTENSION
+from adapter.fhir_build.record_gates import record_gates
 from adapter.mapping.concepts import Concept, ConceptLibrary
 from adapter.mapping.model import Criterion, Definition, TrialMapping
 from adapter.vocabulary import (
@@ -47,6 +52,9 @@ from adapter.vocabulary import (
     RECORD_KIND_BY_MAPPING_KEY,
     UCUM,
 )
+
+if TYPE_CHECKING:
+    from adapter.ctgov.model import TrialRecord
 
 OFFSET_ULN = {"coding": [coding(CHARACTERISTIC_OFFSET, "UNL", "Upper Normal Limit")]}
 EVALUATION_DATE = {"text": "eligibility evaluation date"}
@@ -84,6 +92,8 @@ class CharacteristicBuilder:
             children = [self.definition(child) for child in (node.all_of or node.any_of or [])]
             code = "all-of" if kind == "all_of" else "any-of"
             characteristic["definitionByCombination"] = {"code": code, "characteristic": children}
+        elif kind == "manual" and (node.evidence or node.context):
+            characteristic["definitionByCombination"] = self.manual_with_evidence(node)
         elif kind != "manual":
             characteristic["definitionByTypeAndValue"] = self.type_and_value(node)
             reading = self.record_entry_reading(node)
@@ -93,6 +103,17 @@ class CharacteristicBuilder:
             if window:
                 characteristic["timeFromEvent"] = window
         return characteristic
+
+    def manual_with_evidence(self, node: Definition) -> dict[str, Any]:
+        """A manual item and the record entries that bear on it: any-of (a match → unknown, none → manual)."""
+        manual = {"description": str(node.manual), "note": [{"text": str(node.manual)}], "exclude": False}
+        flags = []
+        for items, settles in ((node.evidence, "absence"), (node.context, "neither")):
+            for item in items or []:
+                flag = self.definition(item)
+                flag["modifierExtension"] = [{"url": RECORD_ENTRY_SETTLES_EXTENSION, "valueCode": settles}]
+                flags.append(flag)
+        return {"code": "any-of", "characteristic": [manual, *flags]}
 
     def type_and_value(self, node: Definition) -> dict[str, Any]:
         kind = node.kind
@@ -216,6 +237,43 @@ class CharacteristicBuilder:
         return f"{display} {comparator} {node.value} {node.unit}"
 
 
+    def reading(self, node: Definition) -> str:
+        """A whole criterion in words, for people (the narrative): combinations spelt out item by item."""
+        kind = node.kind
+        if kind in ("all_of", "any_of"):
+            items = node.all_of or node.any_of or []
+            parts = [f"({self.reading(i)})" if i.kind in ("all_of", "any_of") else self.reading(i) for i in items]
+            return f"{'All' if kind == 'all_of' else 'Any'} of: {'; '.join(parts)}"
+        if kind == "manual":
+            return f"For a person to decide: {node.manual}"
+        if kind == "age" and node.age is not None and (node.age.low is None or node.age.high is None):
+            return f"Age ≥ {node.age.low} years" if node.age.high is None else f"Age ≤ {node.age.high} years"
+        if kind in ("observation", "derived") and node.range is not None and node.range.unit not in ("1", None):
+            unit = node.range.unit
+            return self.summary(node) + ("" if unit.startswith("{") else f" {unit}")  # {score}: a count, no unit
+        return self.summary(node)
+
+
+def criteria_narrative(mapping: TrialMapping, title: str, builder: CharacteristicBuilder,
+                       gates: list[dict[str, Any]]) -> dict[str, str]:
+    """The EvidenceVariable's narrative: per criterion (inclusion, then exclusion) its id, its reading and the
+    record's own text, escaped, in the XHTML subset FHIR narratives allow (p, b, i, table, tr, th, td)."""
+
+    def row(*cells: str) -> str:
+        return "<tr>" + "".join(f"<td>{escape(cell, quote=False)}</td>" for cell in cells) + "</tr>"
+
+    sections = []
+    for kind in ("inclusion", "exclusion"):
+        rows = [row(str(g.get("linkId", "")), str(g.get("description", "")), "(the record's own limit)")
+                for g in gates] if kind == "inclusion" else []
+        rows += [row(c.id, builder.reading(c), c.text) for c in mapping.criteria if c.type == kind]
+        if rows:
+            head = "<tr><th>Criterion</th><th>Reading</th><th>Text of the record</th></tr>"
+            sections.append(f"<p><b>{kind.capitalize()} criteria</b></p><table>{head}{''.join(rows)}</table>")
+    intro = f"<p>Eligibility criteria of <b>{escape(mapping.trial)}</b>: {escape(title, quote=False)}</p>"
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{intro}{"".join(sections)}</div>'}
+
+
 def names(concept: Concept) -> str:
     """The concept's names as `;`-separated terms: with codes, its display first, then text and synonyms (names
     of an entry that may be the item); without, its text and synonyms (the names that match)."""
@@ -224,12 +282,16 @@ def names(concept: Concept) -> str:
     return "; ".join(dict.fromkeys(t.strip() for t in terms if t.strip()))
 
 
-def build_evidence_variable(mapping: TrialMapping, concepts: ConceptLibrary, title: str) -> dict[str, Any]:
+def build_evidence_variable(
+    mapping: TrialMapping, concepts: ConceptLibrary, title: str, record: TrialRecord | None = None
+) -> dict[str, Any]:
+    """The trial's criteria; with its ClinicalTrials.gov record, the record's own limits first (`record_gates`)."""
     key = resource_key(mapping.trial, "eligibility")
     builder = CharacteristicBuilder(mapping, concepts)
+    gates = record_gates(mapping, record, builder) if record is not None else []
     return {
         "resourceType": "EvidenceVariable",
-        "text": narrative(f"Eligibility criteria of {mapping.trial}: {title}"),
+        "text": criteria_narrative(mapping, title, builder, gates),
         "url": canonical_url("EvidenceVariable", key),
         "identifier": [business_identifier(key)],
         "name": f"{mapping.trial}Eligibility",
@@ -238,5 +300,8 @@ def build_evidence_variable(mapping: TrialMapping, concepts: ConceptLibrary, tit
         "description": f"Inclusion and exclusion criteria of {mapping.trial} ({title}), transcribed from "
         "ClinicalTrials.gov; computable where data can settle them.",
         "actual": False,
-        "characteristic": [builder.criterion(c) for c in mapping.criteria],
+        "characteristic": [
+            *gates,
+            *(builder.criterion(c) for c in mapping.criteria),
+        ],
     }

@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from adapter.fhir_build.common import resource_key
-from adapter.fhir_build.definitions import derived_code_system, record_entry_extension_definition
+from adapter.fhir_build.definitions import (
+    derived_code_system,
+    record_entry_extension_definition,
+    record_entry_settles_definition,
+)
 from adapter.fhir_build.evidence_variable import build_evidence_variable
 from adapter.fhir_build.parties import locations, organizations
 from adapter.fhir_build.protocol import activity_definitions, plan_definition
@@ -25,7 +29,7 @@ def build_r5_resources(trial: Trial) -> list[dict[str, Any]]:
     record, mapping, concepts = trial.record, trial.mapping, trial.concepts
     sponsors = organizations(record)
     sites = locations(record)
-    evidence_variable = build_evidence_variable(mapping, concepts, record.brief_title or record.nct_id)
+    evidence_variable = build_evidence_variable(mapping, concepts, record.brief_title or record.nct_id, record)
     evidence_variable["id"] = resource_key(record.nct_id, "eligibility")
     activities = activity_definitions(mapping)
     plan = plan_definition(record, mapping, activities)
@@ -41,6 +45,7 @@ def build_r5_resources(trial: Trial) -> list[dict[str, Any]]:
         *sites,
         derived_code_system(concepts),
         record_entry_extension_definition("R5"),
+        record_entry_settles_definition("R5"),
     ]
 
 

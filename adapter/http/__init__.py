@@ -8,7 +8,7 @@ from adapter.http.body import BodyTooLarge, NotJson, clean_text, decode_json, re
 from adapter.http.jwks import load_jwks
 from adapter.http.retry import Deadline, RetryPolicy, retry_after_seconds
 from adapter.http.transport import USER_AGENT, Reply, new_client, send
-from adapter.http.urls import is_loopback, is_under, join_raw, require_secure
+from adapter.http.urls import is_loopback, is_under, join_raw, origin_of, parse_origin, require_secure
 
 __all__ = [
     "USER_AGENT",
@@ -24,6 +24,8 @@ __all__ = [
     "join_raw",
     "load_jwks",
     "new_client",
+    "origin_of",
+    "parse_origin",
     "read_body",
     "read_capped",
     "require_secure",

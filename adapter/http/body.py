@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -59,10 +58,13 @@ def read_capped(response: httpx.Response, max_bytes: int, *, deadline: Deadline 
 
 
 def decode_json(body: bytes) -> Any:
-    """The JSON value of a UTF-8 body (a BOM is allowed); NotJson if it is not JSON, too deep, or not UTF-8."""
-    try:
-        return json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    """The JSON value of a UTF-8 body (a BOM is allowed); NotJson if it is not JSON, not UTF-8, or beyond the
+    project's bounds (adapter.jsonio: nesting depth, integer length, lone surrogates)."""
+    from adapter.jsonio import JsonInputError, parse_json
+
+    try:  # the body was already read under its own size cap
+        return parse_json(body.removeprefix(b"\xef\xbb\xbf"), "the body", max_bytes=len(body) + 1)
+    except JsonInputError:
         raise NotJson(body) from None
 
 

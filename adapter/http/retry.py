@@ -25,6 +25,7 @@ import httpx
 
 from adapter.errors import DeadlineExceeded
 
+_MAX_EXPONENT = 32
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # The request certainly never reached the server: safe to send again, whatever it is.
 NOT_SENT_ERRORS: tuple[type[httpx.HTTPError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -57,7 +58,8 @@ class RetryPolicy:
 
     def backoff_delay(self, attempt: int) -> float:
         """The pause after failed attempt number `attempt` (0-based) when the server did not say how long."""
-        return min(self.backoff * 2**attempt, self.max_backoff)
+        # The exponent is capped: 2**1024 does not fit a float (a long poll would raise OverflowError).
+        return min(self.backoff * 2 ** min(max(attempt, 0), _MAX_EXPONENT), self.max_backoff)
 
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
         """The pause after failed attempt `attempt`: the server's usable Retry-After, else the backoff."""

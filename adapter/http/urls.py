@@ -43,6 +43,26 @@ def is_under(base: str, url: str) -> bool:
     return not prefix or target.path == prefix or target.path.startswith(prefix + "/")
 
 
+def origin_of(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL (lower case, the port always written), or None when `is_under`
+    would refuse the URL outright (userinfo, a fragment, dot segments, …)."""
+    parsed = _parse(url)
+    if parsed is None:
+        return None
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return f"{parsed.scheme}://{host}:{parsed.port}"
+
+
+def parse_origin(text: str) -> str:
+    """An origin given by a person (`https://files.example`, a port if not the default): normalised as
+    `origin_of` writes it. ValueError for anything else (a path, a query, another scheme)."""
+    parts = urlsplit(text.strip())
+    found = origin_of(text.strip())
+    if found is None or parts.path not in ("", "/") or parts.query:
+        raise ValueError(f"{text!r} is not an origin such as https://files.example or http://127.0.0.1:8080")
+    return found
+
+
 def is_loopback(host: str) -> bool:
     """`localhost` or a loopback address (127.0.0.0/8, ::1): traffic that never leaves this machine."""
     host = host.strip("[]").lower().rstrip(".")

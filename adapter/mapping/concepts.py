@@ -47,6 +47,44 @@ class PartialCode(Code):
     missing: str = Field(min_length=1, description="what the code does not say, shown to the reviewer")
 
 
+class Answer(Strict):
+    """A coded answer of one test, as a number (a pregnancy test's Positive = 1), with the source it was checked in."""
+
+    system: str = Field(pattern=r"^https?://")
+    code: str = Field(min_length=1)
+    value: Decimal
+    display: str | None = None
+    source: str | None = Field(default=None, description="id of the entry in `sources` this code was checked in")
+
+    @property
+    def token(self) -> str:
+        return token(self.system, self.code)
+
+
+class GradeLevel(Strict):
+    value: Decimal = Field(gt=0)
+    grade: Decimal = Field(ge=0)
+
+
+class GradeScale(Strict):
+    """How a semi-quantitative test reported as a concentration reads as a grade: the strip's colour blocks as
+    nominal levels (1+ = 30 mg/dL …). A value at a level is that grade; between two levels, above the lower grade
+    and below the upper; under the lowest level, below its grade; above the highest, above its grade."""
+
+    unit: str
+    levels: list[GradeLevel] = Field(min_length=1)
+    source: str
+
+    @model_validator(mode="after")
+    def _increasing(self) -> GradeScale:
+        values = [(level.value, level.grade) for level in self.levels]
+        if values != sorted(values) or len({v for v, _ in values}) != len(values):
+            raise ValueError("grade_scale levels must rise in value and grade together")
+        if [g for _, g in values] != sorted(g for _, g in values):
+            raise ValueError("grade_scale levels must rise in value and grade together")
+        return self
+
+
 class Concept(Strict):
     display: str
     codes: list[Code] = Field(default_factory=list)
@@ -55,6 +93,11 @@ class Concept(Strict):
     synonyms: list[str] = Field(default_factory=list, description="reviewed words that name the concept in text")
     sources: list[str] = Field(default_factory=list, description="ids in `sources` the value set was built from")
     note: str | None = None
+    # Observations only: this test's coded and written answers as numbers, read before the global ordinal tables.
+    answers: list[Answer] = Field(default_factory=list)
+    answer_texts: dict[str, Decimal] = Field(default_factory=dict, description="result text (any case) -> number")
+    grade_scale: GradeScale | None = Field(default=None, description="observations only: a concentration read as a "
+                                           "grade (a test strip reported in mg/dL)")
 
     @model_validator(mode="after")
     def _identifiable(self) -> Concept:
@@ -114,9 +157,13 @@ class ConceptLibrary(Strict):
                 for source in concept.sources:
                     if source not in self.sources:
                         raise ValueError(f"{kind}.{name}: unknown source {source!r} (add it under sources)")
-                for code in concept.all_codes():
+                for code in [*concept.all_codes(), *concept.answers]:
                     if code.source is not None and code.source not in self.sources:
                         raise ValueError(f"{kind}.{name}: code {code.code}: unknown source {code.source!r}")
+                if kind != "observations" and (concept.answers or concept.answer_texts or concept.grade_scale):
+                    raise ValueError(f"{kind}.{name}: answers, answer_texts and grade_scale are for observations only")
+                if concept.grade_scale is not None and concept.grade_scale.source not in self.sources:
+                    raise ValueError(f"{kind}.{name}: grade_scale: unknown source {concept.grade_scale.source!r}")
         return self
 
     @model_validator(mode="after")

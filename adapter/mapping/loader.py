@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from adapter.ctgov.model import TrialRecord
@@ -19,6 +18,7 @@ from adapter.errors import MappingError
 from adapter.mapping.concepts import ConceptLibrary
 from adapter.mapping.model import TrialMapping
 from adapter.vocabulary import RECORD_KINDS
+from adapter.yamlio import load_yaml
 
 # Mapping key -> concept table: the record kinds (vocabulary) plus observations and derived measures.
 CONCEPT_KINDS = {
@@ -39,14 +39,8 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_yaml(text: str, source: str) -> Any:
-    try:
-        # The same safe constructor; libyaml (when PyYAML was built with it) parses ~10x faster.
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise MappingError(f"{source}:{where} not valid YAML: {problem}") from None
+    # The safe constructor, with alias expansion bounded before anything (the parsed-YAML cache) walks the data.
+    return load_yaml(text, source)
 
 
 def _describe(error: ValidationError, data: Any, path: str) -> str:

@@ -16,6 +16,7 @@ Comparator = Literal["<", "<=", ">=", ">"]
 LEAF_KINDS = ("observation", "age", "sex", "condition", "procedure", "medication", "allergy", "derived")
 COMBINATIONS = ("all_of", "any_of")
 KINDS = (*LEAF_KINDS, *COMBINATIONS, "manual")
+RECORD_ENTRY_KINDS = ("condition", "procedure", "medication", "allergy")
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
 
 
@@ -83,6 +84,16 @@ class Definition(Strict):
     within_days: int | None = Field(default=None, gt=0)
     before: list[Id] | None = None
     lookback_days: int | None = Field(default=None, gt=0)
+    evidence: list[Definition] | None = Field(
+        default=None,
+        description="manual only: record entries that bear on the criterion. A matching entry makes it unknown "
+        "with the entry cited (a person weighs it); none leaves it manual",
+    )
+    context: list[Definition] | None = Field(
+        default=None,
+        description="manual only: record entries a person deciding the criterion should see (e.g. prior "
+        "chemotherapy for 'failed first-line chemotherapy'); cited when present, the criterion stays manual",
+    )
 
     @property
     def kind(self) -> str:
@@ -124,6 +135,17 @@ class Definition(Strict):
         return self
 
     def _applies_to(self, kind: str, quantitative: bool) -> None:
+        for label, items in (("evidence", self.evidence), ("context", self.context)):
+            if items is None:
+                continue
+            if kind != "manual":
+                raise ValueError(f"{label} applies to manual, not {kind}")
+            for item in items:
+                if item.kind not in RECORD_ENTRY_KINDS or item.absent or item.before or item.evidence or item.context:
+                    raise ValueError(
+                        f"a {label} item is a condition, procedure, medication or allergy (no absent, before, "
+                        "evidence or context of its own)"
+                    )
         if self.history and kind != "condition":
             raise ValueError(f"history applies to condition, not {kind}")
         if self.lookback_days is not None and not quantitative:
@@ -132,7 +154,7 @@ class Definition(Strict):
     def walk(self) -> list[Definition]:
         """This node and all nodes below it, depth first."""
         nodes = [self]
-        for child in self.all_of or self.any_of or []:
+        for child in [*(self.all_of or self.any_of or []), *(self.evidence or []), *(self.context or [])]:
             nodes.extend(child.walk())
         return nodes
 

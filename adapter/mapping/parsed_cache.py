@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from adapter.atomic import write_atomic
 
 FORMAT = "trial-adapter-parsed-yaml-1"
 
@@ -33,9 +34,8 @@ class ParsedYamlCache:
         data = self._parse(text, source)  # errors surface as they would without the cache
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps({"format": FORMAT, "sha256": digest, "data": data}), encoding="utf-8")
-            os.replace(partial, path)  # atomic: a concurrent reader never sees half a file
+            # atomic: a concurrent reader never sees half a file
+            write_atomic(path, json.dumps({"format": FORMAT, "sha256": digest, "data": data}))
         except (OSError, TypeError, ValueError):
             pass  # not JSON-representable (e.g. YAML dates) or not writable: only costs time
         return data

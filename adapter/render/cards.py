@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapter.eligibility.compare import show
 from adapter.eligibility.outcome import Evidence
+from adapter.eligibility.prose import quantity_text
 from adapter.evaluation import TrialEvaluation
 from adapter.render.report import number
 from adapter.units.convert import within_range
@@ -51,9 +52,9 @@ def _number(value: Decimal | str | None) -> Any:
 
 def _evidence(item: Evidence) -> str:
     value = _number(item.value)
-    text = f"{value} {item.unit}" if item.unit and value is not None else str(value)
+    text = quantity_text(str(value), item.unit) if value is not None else str(value)
     if item.normalized_value is not None:
-        text += f" (= {_number(item.normalized_value)} {item.normalized_unit or ''})".rstrip()
+        text += f" (= {quantity_text(str(_number(item.normalized_value)), item.normalized_unit)})"
     if item.date:
         text += f", {item.date.isoformat()[:10]}"
     if item.note:

@@ -73,4 +73,9 @@ def report_json(result: TrialEvaluation) -> dict[str, Any]:
     }
     if notes(result):
         report["notes"] = notes(result)
+    if evaluation.unrecognized:  # every entry no criterion could read, beyond the few the notes name
+        report["unrecognized_entries"] = [
+            {"kind": group.kind, "systems": list(group.systems), "references": list(group.references)}
+            for group in evaluation.unrecognized
+        ]
     return report

@@ -16,7 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +25,25 @@ from typing import TYPE_CHECKING, Any
 from adapter.errors import AdapterError
 from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
 from adapter.screening.progress import Progress
-from adapter.screening.routing import READ_TYPES, Problem, Routed, Skipped, problem_line, route, route_sql, sql_literal
-from adapter.screening.source import ExportFiles, FileProblem, read_lines
+from adapter.screening.routing import (
+    READ_TYPES,
+    Problem,
+    Routed,
+    Skipped,
+    problem_line,
+    route,
+    route_sql,
+    sql_literal,
+    unreadable_claims,
+)
+from adapter.screening.source import (
+    ExportFiles,
+    FileProblem,
+    LineProblem,
+    ReadLimits,
+    inflated_size_exceeds,
+    read_lines,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -41,8 +58,10 @@ class ScreeningAborted(AdapterError):
 
 FETCH_ROWS = 20_000
 _READ_CSV = ("read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\\x1f', quote = '', escape = '', "
-             "header = false, auto_detect = false, filename = true, max_line_size = 268435456, "
+             "header = false, auto_detect = false, filename = true, max_line_size = {max_line}, "
              "compression = 'auto')")
+_GLOB = str.maketrans({"*": "[*]", "?": "[?]", "[": "[[]"})
+_MAX_DEFLATE_RATIO = 1032  # deflate's ceiling: a gzip file of n bytes inflates to at most ~1032 n
 
 
 def run_local(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, *, workers: int,
@@ -83,58 +102,96 @@ def _load(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: Screening
     con.execute("CREATE TABLE routed (file VARCHAR, line VARCHAR, rtype VARCHAR, key VARCHAR, med_id VARCHAR, "
                 "med_ref VARCHAR, problem VARCHAR)")
     progress.stage("files read", len(files.files))
-    paths = [str(p) for p in files.files]
-    fallback: list[Path] = []
+    max_line = files.limits.max_line_bytes
+    fallback = _python_only(con, files)
+    fast = [p for p in files.files if p not in fallback]
     try:
-        _insert(con, paths)
+        if fast:
+            _insert(con, [literal_path(p) for p in fast], max_line)
     except duckdb.Error:  # a file DuckDB cannot take: find which, one at a time
         con.execute("DELETE FROM routed")
-        for path in paths:
+        for path in fast:
             try:
-                _insert(con, [path])
+                _insert(con, [literal_path(path)], max_line)
             except duckdb.Error:
-                fallback.append(Path(path))
+                fallback.append(path)
     # Files with lines the SQL flags go through the Python reader too: it reports them with line numbers.
     fallback += sorted(Path(p) for p, in con.execute(
         "SELECT DISTINCT file FROM routed WHERE problem IS NOT NULL").fetchall())
     if fallback:
         con.execute("DELETE FROM routed WHERE file IN (SELECT unnest(?))", [[str(p) for p in fallback]])
     progress.advance(len(files.files) - len(fallback))
-    for fallback_path in fallback:
-        _load_through_python(con, fallback_path, outputs)
+    for n, fallback_path in enumerate(fallback):
+        _load_through_python(con, fallback_path, outputs, files.limits, outputs.scratch_dir / f"clean-{n}.ndjson")
         progress.advance(1)
     _report_rows(con, outputs)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, paths: list[str], label: str | None = None) -> None:
-    source = _READ_CSV.format(files="?")
+def literal_path(path: Path) -> str:
+    """`path` as a DuckDB glob that matches only itself: DuckDB expands `*`, `?` and `[…]` in every path it is
+    given, so `MedicationStatement[s].ndjson` would read `MedicationStatements.ndjson` instead."""
+    return str(path).translate(_GLOB)
+
+
+def _python_only(con: duckdb.DuckDBPyConnection, files: ExportFiles) -> list[Path]:
+    """Files the fast path must not read: a name DuckDB would not take literally, a file over the file cap
+    (DuckDB cannot stop part-way; the Python reader stops at the cap and says so)."""
+    cap = files.limits.max_file_bytes
+    chosen: list[Path] = []
+    inflate: list[Path] = []
+    for path in files.files:
+        found = [f for f, in con.execute("SELECT file FROM glob(?)", [literal_path(path)]).fetchall()]
+        try:
+            size = os.stat(path, follow_symlinks=False).st_size
+        except OSError:
+            size = cap + 1  # the Python reader reports why it cannot be read
+        if found != [str(path)] or size > cap:
+            chosen.append(path)
+        elif path.name.endswith(".gz") and size * _MAX_DEFLATE_RATIO > cap:
+            inflate.append(path)
+    if inflate:  # a gzip file large enough to inflate past the cap is inflated once to count (zlib frees the GIL)
+        with ThreadPoolExecutor(min(len(inflate), os.cpu_count() or 1)) as threads:
+            over = threads.map(lambda p: inflated_size_exceeds(p, cap), inflate)
+            chosen += [p for p, too_big in zip(inflate, over, strict=True) if too_big]
+    return chosen
+
+
+def _insert(con: duckdb.DuckDBPyConnection, paths: list[str], max_line: int, label: str | None = None) -> None:
+    source = _READ_CSV.format(files="?", max_line=int(max_line))
     select = route_sql(f"(SELECT {'?' if label else 'filename'} AS file, line FROM {source})")
     params: list[Any] = [label, paths] if label else [paths]
     con.execute(f"INSERT INTO routed SELECT * FROM ({select})", params)
 
 
-def _load_through_python(con: duckdb.DuckDBPyConnection, path: Path, outputs: ScreeningOutputs) -> None:
+def _load_through_python(con: duckdb.DuckDBPyConnection, path: Path, outputs: ScreeningOutputs,
+                         limits: ReadLimits, clean: Path) -> None:
     """The Python reader for a file the fast path cannot take: errors with line numbers, the rest loaded."""
     import duckdb
 
-    clean = outputs.scratch_dir / f"clean-{path.name}.ndjson"
     kept = 0
     with clean.open("wb") as sink:
-        for item in read_lines(path):
+        for item in read_lines(path, limits):
             if isinstance(item, FileProblem):
                 outputs.error({"kind": "unreadable-file", "file": str(path), "line": item.line,
                                "reason": item.reason})
+                continue
+            if isinstance(item, LineProblem):
+                outputs.error(item.error_line(str(path)))
                 continue
             number, raw = item
             routed = route(raw)
             if isinstance(routed, Problem):
                 outputs.error(problem_line(routed, str(path), number, raw))
+                if routed.kind == "unreadable-line":
+                    for patient, marker in unreadable_claims(raw, str(path), number):
+                        con.execute("INSERT INTO routed VALUES (?, ?, NULL, ?, NULL, NULL, NULL)",
+                                    [str(path), marker, patient])
             elif isinstance(routed, Routed | Skipped):
                 sink.write(raw + b"\n")
                 kept += 1
     if kept:
         try:
-            _insert(con, [str(clean)], label=str(path))
+            _insert(con, [literal_path(clean)], limits.max_line_bytes, label=str(path))
         except duckdb.Error as exc:  # should not happen: the Python reader took every line it kept
             outputs.error({"kind": "unreadable-file", "file": str(path), "reason": f"not loaded ({exc})"})
     clean.unlink(missing_ok=True)

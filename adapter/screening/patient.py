@@ -4,23 +4,29 @@ run exactly this, wherever they run it.
 
 A result line is the contract of ``results.ndjson``: the verdict and criterion results that
 ``trial-adapter evaluate`` gives for the same resources, reduced to the ids of the criteria that failed or are
-unknown and the tests that would settle the unknowns. Candidates (everyone not ineligible) also carry their
-criterion checklist with evidence, for the worklist and the report.
+unknown and the tests that would settle the unknowns, with who the patient is (name, MRN, birth date, age, sex:
+`identity`) and the date of the newest evidence the evaluation used. Every patient also carries, for the
+worklist and the report, their criterion checklist with evidence: whole for candidates (everyone not
+ineligible), only the failing criteria for the ineligible (why they were excluded, and a report of sane size).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from adapter.eligibility.prose import unique
 from adapter.errors import AdapterError, PatientDataError
+from adapter.jsonio import parse_line
+from adapter.limits import MAX_RESOURCES_PER_PATIENT, TooManyResources
+from adapter.screening.identity import identity, newest_evidence
+from adapter.screening.routing import unreadable_in
 
 if TYPE_CHECKING:
     from adapter.catalog import Trial
+    from adapter.eligibility.reference_ranges import ReferenceRangeTable
     from adapter.evaluation import TrialEvaluation
     from adapter.units import UnitTable
 
@@ -34,6 +40,8 @@ class ScreeningJob:
     trials: tuple[Trial, ...]
     units: UnitTable
     as_of: date
+    mrn_system: str | None = None  # the site's MRN identifier system (else the identifier typed MR)
+    max_resources: int = MAX_RESOURCES_PER_PATIENT  # one record past this is an error line, never parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +53,19 @@ class JobRecipe:
     trial_ids: tuple[str, ...]  # () = every trial of the catalog
     as_of: date
     cache_dir: str | None = None
+    # The site's default reference ranges, as loaded by the caller (frozen and hashable: it travels inside).
+    reference_ranges: ReferenceRangeTable | None = None
+    mrn_system: str | None = None
 
     def build(self) -> ScreeningJob:
         from pathlib import Path
 
         from adapter.catalog import load_catalog
 
-        catalog = load_catalog(self.mapping_dirs, cache_dir=Path(self.cache_dir) if self.cache_dir else None)
+        catalog = load_catalog(self.mapping_dirs, cache_dir=Path(self.cache_dir) if self.cache_dir else None,
+                               reference_ranges=self.reference_ranges)
         trials = catalog.select(list(self.trial_ids) or None)
-        return ScreeningJob(tuple(trials), catalog.units, self.as_of)
+        return ScreeningJob(tuple(trials), catalog.units, self.as_of, self.mrn_system)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +74,7 @@ class PatientScreening:
 
     patient: str  # "Patient/<id>"
     results: tuple[dict[str, Any], ...] = ()
-    candidates: tuple[dict[str, Any] | None, ...] = ()  # per trial: the checklist when not ineligible
+    candidates: tuple[dict[str, Any] | None, ...] = ()  # per trial: the result line with its checklist (`detail`)
     error: dict[str, Any] | None = None  # an errors.ndjson line
 
 
@@ -72,12 +84,19 @@ def screen_patient(job: ScreeningJob, patient_id: str, lines: Sequence[str | byt
     becomes `error`, so that one record cannot stop a population."""
     patient = f"Patient/{patient_id}"
     try:
+        if len(lines) > job.max_resources:  # before parsing: one giant record must not take the worker's memory
+            raise TooManyResources(len(lines), job.max_resources)
+        unreadable = unreadable_in(lines)
+        if unreadable:  # screened without it, an exclusion it holds could be missed
+            raise PatientDataError(f"{len(unreadable)} line(s) of this patient's record could not be read "
+                                   f"({', '.join(unreadable[:3])}): not screened")
         resources = _resources(patient_id, lines)
         from adapter.eligibility.facts import extract_facts
         from adapter.evaluation import evaluate_trial
 
         facts = extract_facts(resources, units=job.units, patient_id=patient_id)
         evaluations = [evaluate_trial(trial, facts, job.as_of) for trial in job.trials]
+        who = identity(resources, facts, job.as_of, job.mrn_system)
     except PatientDataError as exc:
         return PatientScreening(patient, error=_error(patient, exc, lines))
     except AdapterError as exc:  # any other named input error of the record
@@ -86,20 +105,19 @@ def screen_patient(job: ScreeningJob, patient_id: str, lines: Sequence[str | byt
         return PatientScreening(patient, error=_error(patient, exc, lines, unexpected=True))
     return PatientScreening(
         patient,
-        results=tuple(result_line(patient, e) for e in evaluations),
-        candidates=tuple(candidate(patient, e) for e in evaluations),
+        results=tuple(result_line(patient, e, who) for e in evaluations),
+        candidates=tuple(detail(patient, e, who) for e in evaluations),
     )
 
 
-def result_line(patient: str, result: TrialEvaluation) -> dict[str, Any]:
-    """The results.ndjson line of one patient × trial."""
+def result_line(patient: str, result: TrialEvaluation, who: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The results.ndjson line of one patient × trial; `who` is the patient's `identity`."""
     evaluation = result.evaluation
-    missing: list[str] = []
-    for c in evaluation.criteria:  # what would settle the open criteria (not the alternatives of settled ones)
-        if c.result == "unknown":
-            missing += [m for m in c.missing if m not in missing]
+    # What would settle the open criteria (not the alternatives of settled ones), each test named once.
+    missing = list(unique(m for c in evaluation.criteria if c.result == "unknown" for m in c.missing))
     return {
         "patient": patient,
+        **(who or {}),
         "trial": result.nct_id,
         "as_of": evaluation.as_of.isoformat(),
         "verdict": evaluation.verdict,
@@ -107,17 +125,20 @@ def result_line(patient: str, result: TrialEvaluation) -> dict[str, Any]:
         "failed": [c.id for c in evaluation.criteria if c.result == "fail"],
         "unknown": [c.id for c in evaluation.criteria if c.result == "unknown"],
         "missing": missing,
+        "last_data": newest_evidence(e for c in evaluation.criteria for e in c.evidence),
     }
 
 
-def candidate(patient: str, result: TrialEvaluation) -> dict[str, Any] | None:
-    """The criterion checklist with evidence of a candidate (not ineligible), for the worklist and report."""
+def detail(patient: str, result: TrialEvaluation, who: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The result line with its criterion checklist and evidence, for the worklist and the report: every
+    criterion for a candidate (not ineligible), the failing ones only for an ineligible patient."""
     from adapter.render.report import evidence_json
 
     evaluation = result.evaluation
+    shown = evaluation.criteria
     if evaluation.verdict not in CANDIDATE_VERDICTS:
-        return None
-    line = result_line(patient, result)
+        shown = tuple(c for c in shown if c.result == "fail")
+    line = result_line(patient, result, who)
     line["criteria"] = [
         {
             "id": c.id,
@@ -126,7 +147,7 @@ def candidate(patient: str, result: TrialEvaluation) -> dict[str, Any] | None:
             "evidence": [evidence_json(e) for e in c.evidence],
             **({"missing": list(c.missing)} if c.missing else {}),
         }
-        for c in evaluation.criteria
+        for c in shown
     ]
     return line
 
@@ -137,20 +158,20 @@ def _resources(patient_id: str, lines: Sequence[str | bytes]) -> list[dict[str, 
     resources: list[dict[str, Any]] = []
     patient_line: bytes | None = None
     for raw in sorted(line.encode() if isinstance(line, str) else line for line in lines):
-        resource = orjson.loads(raw)
+        resource = parse_line(raw)
         if not isinstance(resource, dict):
             raise PatientDataError("a line is not a FHIR resource")
         if resource.get("resourceType") == "Patient":
             if patient_line is not None:
-                if orjson.loads(patient_line) != resource:
+                if parse_line(patient_line) != resource:
                     raise PatientDataError(f"two different Patient resources with id {patient_id!r}")
                 continue
             patient_line = raw
         resources.append(resource)
     if patient_line is None:
         count = len(resources)
-        raise UnknownPatient(f"{count} resource{'s' if count != 1 else ''} refer to Patient/{patient_id}, "
-                             "which is not in the export")
+        raise UnknownPatient(f"{count} {'resource refers' if count == 1 else 'resources refer'} to "
+                             f"Patient/{patient_id}, which is not in the export")
     return resources
 
 

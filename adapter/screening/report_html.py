@@ -1,9 +1,10 @@
 """The screening run as one self-contained HTML page (`report.html`) for a research coordinator.
 
-The static summary (run, errors, per-trial counts and top criteria) is rendered here, HTML-escaped, so it
-reads and prints without JavaScript. The candidate tables and checklists are built in the browser from the
-data embedded as JSON, with textContent only: thousands of rows stay cheap and patient text stays text.
-A Content-Security-Policy pins the page's own script and style by hash and allows no network at all.
+The static summary (run, errors, per-trial counts, top criteria and the attrition funnel as inline SVG) is
+rendered here, HTML-escaped, so it reads and prints without JavaScript. The patient tables and checklists are
+built in the browser from the data embedded as JSON, with textContent only: thousands of rows stay cheap and
+patient text stays text. A Content-Security-Policy pins the page's own script and style by hash and allows no
+network at all. The page identifies patients (names, MRNs, birth dates): it is protected health information.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from adapter.screening.report_assets import CSS, JS
+from adapter.eligibility.prose import unit_words
+from adapter.screening.report_assets import JS
+from adapter.screening.report_funnel import funnel
+from adapter.screening.report_style import CSS
 
 VERDICTS = ("potentially-eligible", "insufficient-data", "ineligible")
 VERDICT_LABELS = {
@@ -107,14 +111,18 @@ def _counts(counts: Mapping[str, Any]) -> str:
     return f'<dl class="counts">{cells}</dl>'
 
 
-def _top(title: str, rows: Sequence[Mapping[str, Any]], criteria: Mapping[str, Any], key: str) -> str:
+def _top(title: str, rows: Sequence[Mapping[str, Any]], criteria: Mapping[str, Any], key: str, kind: str,
+         index: int) -> str:
+    """A "most common" table; with JavaScript, each row filters the trial's patient table to that criterion."""
     if not rows:
         return f'<div class="top"><h4>{title}</h4><p class="muted">None.</p></div>'
     body = ""
     for row in rows:
         source = criteria.get(str(row.get("id"))) or {}  # the criterion's verbatim text beside its id
         body += (
-            f"<tr><td><code>{_e(row.get('id'))}</code> <span class=ctype>{_e(source.get('type'))}</span><br>"
+            f'<tr class="pick" data-trial="{index}" data-kind="{kind}" data-criterion="{_e(row.get("id"))}">'
+            f'<td><button type="button" class="linkish" title="Show these patients in the table">'
+            f"{_e(row.get('id'))}</button> <span class=ctype>{_e(source.get('type'))}</span><br>"
             f"{_e(source.get('text'))}</td><td class=num>{_count(row.get('count'))}</td></tr>"
         )
     return (
@@ -138,26 +146,55 @@ def _trial(index: int, trial: Mapping[str, Any]) -> str:
     if total > len(candidates):
         note = (
             f'<p class="truncated" role="note">The table shows the first {_count(len(candidates))} of '
-            f"{_count(total)} candidates; the full list is in <code>worklist.csv</code>.</p>"
+            f"{_count(total)} patients in worklist order; the full list is in <code>worklist.csv</code>.</p>"
         )
     criteria = trial.get("criteria") or {}
     table = (
         f'<div class="candidates" data-trial="{index}"></div>'
         if candidates
-        else '<p class="muted">No candidates: no patient was potentially eligible or short of data.</p>'
+        else '<p class="muted">No patients were screened for this trial.</p>'
+    )
+    draft = (
+        '<p class="draft-note" role="note"><strong>Draft mapping:</strong> no clinician has reviewed how this '
+        "trial's criteria are read; treat every result below as provisional.</p>"
+        if trial.get("draft") else ""
     )
     return (
         f'<section class="trial" id="trial-{nct}" aria-labelledby="trial-{nct}-h">'
         f'<h2 id="trial-{nct}-h"><span class="nct">{nct}</span> {badges}</h2>'
-        f'<p class="title">{_e(trial.get("title"))}</p>'
+        f'<p class="title">{_e(trial.get("title"))}</p>{draft}'
         f"{_counts(trial.get('counts') or {})}"
+        f"{funnel(index, trial)}"
         '<div class="tops">'
-        + _top("Most common failing criteria", trial.get("top_failing") or [], criteria, f"tf-{index}")
-        + _top("Most common unknown criteria", trial.get("top_unknown") or [], criteria, f"tu-{index}")
+        + _top("Most common failing criteria", trial.get("top_failing") or [], criteria, f"tf-{index}", "failed",
+               index)
+        + _top("Most common unknown criteria", trial.get("top_unknown") or [], criteria, f"tu-{index}", "unknown",
+               index)
         + "</div>"
-        f'<h3>Candidates <span class="muted">({_count(total)})</span></h3>{note}{table}'
+        f'<h3>Patients <span class="muted">({_count(total)}: candidates first, then the ineligible with what '
+        f"excluded them)</span></h3>{note}{table}"
         "</section>"
     )
+
+
+def _for_people(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The page's data with evidence units as people write them (10⁹/L, mmHg, an age in years); results.ndjson
+    keeps the units as sent and UCUM."""
+    def evidence(item: Mapping[str, Any]) -> dict[str, Any]:
+        shown = {**item, "unit": unit_words(item.get("unit"), item.get("value"))} if item.get("unit") else dict(item)
+        normalized = item.get("normalized")
+        if isinstance(normalized, Mapping) and normalized.get("unit"):
+            shown["normalized"] = {**normalized, "unit": unit_words(normalized["unit"], normalized.get("value"))}
+        return shown
+
+    def candidate(line: Mapping[str, Any]) -> dict[str, Any]:
+        if "criteria" not in line:
+            return dict(line)
+        return {**line, "criteria": [{**c, "evidence": [evidence(e) for e in c["evidence"]]} if c.get("evidence")
+                                     else dict(c) for c in line["criteria"]]}
+
+    trials = [{**t, "candidates": [candidate(c) for c in t.get("candidates") or ()]} for t in data.get("trials") or ()]
+    return {**data, "trials": trials}
 
 
 def render_report(data: Mapping[str, Any]) -> str:
@@ -188,6 +225,6 @@ def render_report(data: Mapping[str, Any]) -> str:
         '<dialog id="checklist" aria-labelledby="checklist-h"><div class="dlg-head"><h2 id="checklist-h"></h2>'
         '<button type="button" class="close" aria-label="Close checklist">Close</button></div>'
         '<div class="dlg-body"></div></dialog>'
-        f'<script type="application/json" id="report-data">{embed_json(data)}</script>'
+        f'<script type="application/json" id="report-data">{embed_json(_for_people(data))}</script>'
         f"<script>{JS}</script></body></html>\n"
     )

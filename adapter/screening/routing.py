@@ -16,16 +16,16 @@ A line is
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-
+from adapter.jsonio import JsonInputError, parse_line
 from adapter.screening.resource_types import FHIR_RESOURCE_TYPES
 from adapter.vocabulary import RECORD_KINDS
 
-ErrorKind = Literal["unreadable-file", "unreadable-line", "unknown-type", "no-patient", "unknown-patient",
-                    "patient-data", "export-error"]
+ErrorKind = Literal["refused-file", "unreadable-file", "unreadable-line", "unknown-type", "no-patient",
+                    "unknown-patient", "patient-data", "export-error"]
 
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 PATIENT_REFERENCE = rf"^(?:[A-Za-z][A-Za-z0-9+.\-]*://\S*/)?Patient/({_ID})(?:/_history/{_ID})?$"
@@ -78,9 +78,9 @@ def route(line: bytes | str) -> Routed | Skipped | Problem | None:
     if not line.strip():
         return None
     try:
-        resource = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        return Problem("unreadable-line", f"not JSON ({exc})")
+        resource = parse_line(line)
+    except JsonInputError as exc:
+        return Problem("unreadable-line", str(exc))
     if not isinstance(resource, dict):
         return Problem("unreadable-line", f"not a JSON object (a {type(resource).__name__})")
     return route_resource(resource)
@@ -113,6 +113,33 @@ def route_resource(resource: dict[str, Any]) -> Routed | Skipped | Problem:
             _MEDICATION_REFERENCE,
         )
     return Routed(resource_type, key, medication_ref=medication_ref)
+
+
+# A line that could not be read may still belong to a patient: screened without it, that patient could pass on a
+# missing exclusion. Each patient such a line names gets this marker in their group instead, and is reported, not
+# screened. The marker cannot be a resource (a NUL first), so nothing reads it as one.
+UNREADABLE_MARKER = "\x00unreadable\x00"
+_RAW_PATIENT_REFERENCE = re.compile(rb'"reference"\s*:\s*"(?:[^"\\]{0,512}/)?Patient/([A-Za-z0-9\-.]{1,64})"')
+_MAX_CLAIMS = 16
+
+
+def unreadable_claims(raw: bytes, file: str, number: int | None) -> list[tuple[str, str]]:
+    """(patient id, marker line) for each patient an unreadable line refers to (a subject or patient reference
+    found in its raw text)."""
+    where = f"{file}:{number}" if number is not None else file
+    ids = dict.fromkeys(m.decode("ascii") for m in _RAW_PATIENT_REFERENCE.findall(raw[: 1 << 20]))
+    return [(pid, f"{UNREADABLE_MARKER}{where}") for pid in list(ids)[:_MAX_CLAIMS]]
+
+
+def unreadable_in(lines: Sequence[str | bytes]) -> list[str]:
+    """Where the patient's unreadable lines are (file:line), from their markers."""
+    marker = UNREADABLE_MARKER.encode()
+    found = []
+    for line in lines:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) and line.startswith(marker) else line
+        if isinstance(text, str) and text.startswith(UNREADABLE_MARKER):
+            found.append(text[len(UNREADABLE_MARKER):])
+    return found
 
 
 def problem_line(problem: Problem, file: str, number: int | None, raw: bytes | str) -> dict[str, Any]:

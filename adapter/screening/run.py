@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -12,7 +12,7 @@ from adapter.errors import AdapterError
 from adapter.screening.outputs import ScreeningOutputs, ScreeningSummary
 from adapter.screening.patient import JobRecipe
 from adapter.screening.progress import NoProgress, Progress
-from adapter.screening.source import export_files
+from adapter.screening.source import ReadLimits, export_files
 
 if TYPE_CHECKING:
     from adapter.catalog import Trial
@@ -35,6 +35,7 @@ class ScreenRequest:
     source_label: str | None = None  # what the report names as the source (a server URL), else the directory
     source_errors: tuple[str, ...] = ()  # the export server's own error messages (its manifest's error files)
     transaction_time: str | None = None  # of the server's export, when not in a manifest.json of the directory
+    read_limits: ReadLimits = field(default_factory=ReadLimits)  # per line and per file
 
 
 def screen(request: ScreenRequest, trials: list[Trial], progress: Progress | None = None) -> ScreeningSummary:
@@ -42,13 +43,15 @@ def screen(request: ScreenRequest, trials: list[Trial], progress: Progress | Non
     for the outputs) and write the outputs. Raises AdapterError for what stops the whole run."""
     if request.workers < 1:
         raise AdapterError(f"--workers must be at least 1, not {request.workers}")
-    files = export_files(request.source)
+    files = export_files(request.source, request.read_limits)
     progress = progress or NoProgress()
     outputs = ScreeningOutputs(request.out, trials, request.recipe.as_of, fhir_version=request.fhir_version,
                                report_candidates=request.report_candidates)
     started = datetime.now(UTC)
     for message in request.source_errors:
         outputs.error({"kind": "export-error", "reason": message})
+    for refused in files.refused:  # symlinks, FIFOs, devices: named, never opened (either engine)
+        outputs.error(refused.error_line())
     try:
         if request.engine == "local":
             from adapter.screening.local import run_local

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from adapter.fhir.bulk import ExportRequest, export_to_directory
+from adapter.fhir.bulk import DownloadLimits, ExportRequest, export_to_directory
 from adapter.screening.routing import MEDICATION_USERS, READ_TYPES, Routed, route
 from adapter.screening.source import read_lines
 
@@ -39,9 +39,12 @@ _IDS_PER_SEARCH = 50  # `_id=a,b,…` per request: short URLs, few round trips
 
 
 def export_population(client: FhirClient, trials: Sequence[Trial], directory: Path, *, group: str | None,
-                      since: str | None, poll_timeout_s: float,
+                      since: str | None, timeout_s: float, allowed_origins: Sequence[str] = (),
+                      limits: DownloadLimits | None = None,
                       on_progress: Callable[[str], None] | None = None) -> ServerPopulation:
-    """Export the patients' data the trials read into `directory`, then the Medications their orders name."""
+    """Export the patients' data the trials read into `directory`, then the Medications their orders name.
+    Files the manifest puts on another origin than the server's (and `allowed_origins`) are not fetched: each is
+    an error line."""
     from adapter.evaluation import observation_codes
 
     codes = observation_codes(trials)
@@ -54,8 +57,9 @@ def export_population(client: FhirClient, trials: Sequence[Trial], directory: Pa
         type_filters=(f"Observation?code={','.join(codes)}",) if codes else (),
     )
     target = directory / SINCE_FOLDER if since is not None else directory
-    result = export_to_directory(client, request, target, poll_timeout_s=poll_timeout_s, on_progress=on_progress)
-    files, errors = list(result.files), list(result.server_errors)
+    result = export_to_directory(client, request, target, timeout_s=timeout_s, allowed_origins=allowed_origins,
+                                 limits=limits, on_progress=on_progress)
+    files, errors = list(result.files), [*result.refused_files, *result.server_errors]
     if since is not None:
         files, unreadable = _whole_records(client, trials, _patients(result.files), directory)
         errors += unreadable

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from adapter.errors import AdapterError
 from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
 from adapter.screening.progress import Progress
-from adapter.screening.routing import Problem, Routed, Skipped, problem_line, route
-from adapter.screening.source import ExportFiles, FileProblem, read_lines
+from adapter.screening.routing import Problem, Routed, Skipped, problem_line, route, unreadable_claims
+from adapter.screening.source import ExportFiles, FileProblem, LineProblem, ReadLimits, read_lines
 
 if TYPE_CHECKING:
     from adapter.screening.outputs import ScreeningOutputs
@@ -101,7 +101,9 @@ def _run(spark: Any, files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOu
     sc = spark.sparkContext
     paths = [str(p) for p in files.files]
     progress.stage("files read", len(paths))
-    routed = sc.parallelize(paths, len(paths)).flatMap(route_file).persist(StorageLevel.DISK_ONLY)
+    limits = files.limits
+    routed = sc.parallelize(paths, len(paths)).flatMap(lambda p: route_file(p, limits))
+    routed = routed.persist(StorageLevel.DISK_ONLY)
     try:
         for record in routed.filter(lambda r: r[0] == _ERROR).toLocalIterator():
             outputs.error(record[1])
@@ -137,11 +139,15 @@ def _partitions(files: ExportFiles, workers: int, parallelism: int) -> int:
     return max(2 * max(1, workers), parallelism, size // PARTITION_BYTES + 1)
 
 
-def route_file(path: str) -> Iterator[tuple[Any, ...]]:
-    """The routing pass over one file, as tagged records (runs in an executor)."""
-    for item in read_lines(_path(path)):
+def route_file(path: str, limits: ReadLimits | None = None) -> Iterator[tuple[Any, ...]]:
+    """The routing pass over one file, as tagged records (runs in an executor). The same reader and checks as
+    the local engine: a regular file only, lines and the file under `limits`."""
+    for item in read_lines(_path(path), limits):
         if isinstance(item, FileProblem):
             yield _ERROR, {"kind": "unreadable-file", "file": path, "line": item.line, "reason": item.reason}
+            continue
+        if isinstance(item, LineProblem):
+            yield _ERROR, item.error_line(path)
             continue
         number, raw = item
         routed = route(raw)
@@ -149,6 +155,9 @@ def route_file(path: str) -> Iterator[tuple[Any, ...]]:
             continue
         if isinstance(routed, Problem):
             yield _ERROR, problem_line(routed, path, number, raw)
+            if routed.kind == "unreadable-line":  # its patients are reported, not screened without it
+                for patient, marker in unreadable_claims(raw, path, number):
+                    yield _ROW, patient, marker
         elif isinstance(routed, Skipped):
             yield _SKIPPED, routed.resource_type
         elif isinstance(routed, Routed):

@@ -12,7 +12,6 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -22,19 +21,22 @@ from adapter.errors import AdapterError, PatientDataError, UnknownTrialError
 from adapter.evaluation import evaluate_trial
 from adapter.fhir_build import build_bundle
 from adapter.jsonio import parse_json
+from adapter.limits import TooManyResources, check_resource_count
 from adapter.render.report import report_json
+from adapter.service.pool import PoolFull, WorkPool
 from adapter.service.settings import ServiceSettings
 
 FHIR_JSON = "application/fhir+json"
 ISSUE_CODES = {400: "invalid", 401: "security", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               413: "too-long", 415: "invalid", 422: "invalid", 500: "exception"}
+               413: "too-long", 415: "invalid", 422: "invalid", 500: "exception", 503: "transient"}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers  # e.g. Retry-After on a 503
 
 
 def operation_outcome(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -84,6 +86,9 @@ def api_router(settings: ServiceSettings, catalog: TrialCatalog) -> APIRouter:
             raise ApiError(401, "this API needs Authorization: Bearer <API token>")
 
     router = APIRouter(tags=["REST API"])
+    # `$evaluate` bounded like the hooks (own threads, 503 + Retry-After when full), in a pool of its own so
+    # that neither surface can starve the other.
+    pool = WorkPool(settings.hook_concurrency, settings.hook_retry_after, name="$evaluate")
     guarded = APIRouter(tags=["REST API"], dependencies=[Depends(token_check)],
                         responses={401: _OUTCOME, 404: _OUTCOME, 422: _OUTCOME})
 
@@ -104,26 +109,29 @@ def api_router(settings: ServiceSettings, catalog: TrialCatalog) -> APIRouter:
 
     @guarded.post("/trials/{nct}/$evaluate", summary="evaluate a patient's FHIR data against the trial",
                   openapi_extra=_EVALUATE_BODY, responses={200: {"description": "the eligibility report"},
-                                                           400: _OUTCOME, 413: _OUTCOME})
+                                                           400: _OUTCOME, 413: _OUTCOME, 503: _OUTCOME})
     async def evaluate(request: Request, nct: Nct,
                        asOf: Annotated[date | None, Query(description="evaluation date, default: today")] = None,
                        ) -> JSONResponse:
         trial = _trial(catalog, nct)
-        body = await request.body()
-        try:
-            data = parse_json(body, "the body")
-        except PatientDataError as exc:
-            raise ApiError(400, str(exc)) from None
+        body = await request.body()  # bounded by the BodyLimit middleware
         as_of = asOf or settings.evaluation_date()
 
-        def run() -> dict[str, Any]:
+        def run() -> dict[str, Any]:  # parsing included: nothing CPU-bound on the event loop
             try:
+                data = parse_json(body, "the body")
+                check_resource_count(data)
                 facts = facts_from_bundle(data, catalog.units)
+            except TooManyResources as exc:
+                raise ApiError(413, str(exc)) from None
             except PatientDataError as exc:
                 raise ApiError(400, str(exc)) from None
             return report_json(evaluate_trial(trial, facts, as_of))
 
-        return JSONResponse(await run_in_threadpool(run))
+        try:
+            return JSONResponse(await pool.run(run))
+        except PoolFull as full:
+            raise ApiError(503, "service busy, retry later", {"Retry-After": str(full.retry_after)}) from None
 
     router.include_router(guarded)
     return router

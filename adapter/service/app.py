@@ -217,7 +217,7 @@ def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool =
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
         return _error(request.url.path, exc.status, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

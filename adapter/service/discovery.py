@@ -20,7 +20,14 @@ PAGE_SIZE = 200
 
 
 def prefetch_templates(trials: Iterable[Trial]) -> dict[str, str]:
-    """What the engine reads, as prefetch templates (also the keys a complete prefetch holds)."""
+    """What the engine reads, as prefetch templates (also the keys a complete prefetch holds).
+
+    Narrowed with what CDS Hooks 2.0 prefetch templates allow (`{{context.patientId}}`, token parameters with
+    equality, `_count`, `_sort`): Observations by the codes the trials read, newest first; every search asks for
+    pages of PAGE_SIZE (servers default to 20 or so), so a long history rarely pages. A date floor relative to
+    today is not a 2.0 prefetch token, and record entries are not narrowed by code (an entry coded otherwise but
+    named like the item must be seen: it makes a criterion unknown, not absent). A prefetch that still pages is
+    completed on `fhirServer` (adapter.service.patient_data)."""
     from adapter.evaluation import observation_codes
 
     codes = ",".join(observation_codes(trials))
@@ -28,7 +35,7 @@ def prefetch_templates(trials: Iterable[Trial]) -> dict[str, str]:
         PATIENT_KEY: f"Patient/{PATIENT}",
         OBSERVATIONS_KEY: f"Observation?patient={PATIENT}&code={codes}&_sort=-date&_count={PAGE_SIZE}",
     }
-    templates.update({key: f"{rtype}?patient={PATIENT}" for key, rtype in RECORD_PREFETCH.items()})
+    templates.update({key: f"{rtype}?patient={PATIENT}&_count={PAGE_SIZE}" for key, rtype in RECORD_PREFETCH.items()})
     return templates
 
 

@@ -99,7 +99,12 @@ def create_app_from_env() -> Any:
         raise AdapterError(f"{ENV_SETTINGS_FILE} is not set: start workers with `trial-adapter serve --workers N`")
     settings, mappings, log_level = settings_from_json(Path(path).read_text(encoding="utf-8"))
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app: Any = create_app(settings, load_catalog(mappings))
+    table = None
+    if settings.reference_ranges:  # each worker reads the table the parent checked
+        from adapter.eligibility.reference_ranges import load_reference_ranges
+
+        table = load_reference_ranges(settings.reference_ranges)
+    app: Any = create_app(settings, load_catalog(mappings, reference_ranges=table))
     if os.environ.get(ENV_WORKER_HEADER) == "1":
         app = WorkerHeader(app)
     return app
@@ -110,6 +115,7 @@ def serve_workers(settings: ServiceSettings, mappings: Sequence[str], *, host: s
     """Run uvicorn with `workers` processes; the settings file is removed when uvicorn returns."""
     import uvicorn
 
+    from adapter.service.protocol import UVICORN_LIMITS
     from adapter.service.state import open_state_for
 
     open_state_for(settings)  # fail here, once, with exit 2, rather than in every worker
@@ -118,7 +124,7 @@ def serve_workers(settings: ServiceSettings, mappings: Sequence[str], *, host: s
     os.environ[ENV_SETTINGS_FILE] = str(path)  # inherited by the worker processes
     try:
         uvicorn.run("adapter.service.factory:create_app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level)
+                    workers=workers, log_level=log_level, **UVICORN_LIMITS)
     finally:
         path.unlink(missing_ok=True)
         os.environ.pop(ENV_SETTINGS_FILE, None)

@@ -20,6 +20,7 @@ from adapter.errors import PatientDataError
 from adapter.service.discovery import HOOK, SERVICE_ID, discovery_document
 from adapter.service.models import CdsRequest, CdsResponse, Discovery, Feedback
 from adapter.service.patient_data import CdsError, patient_facts
+from adapter.service.pool import PoolFull, WorkPool
 from adapter.service.security import AuthFailure, TokenVerifier
 from adapter.service.settings import ServiceSettings
 from adapter.service.state import FeedbackStore, FeedbackTooLarge, StateUnavailable, open_state_for
@@ -42,32 +43,19 @@ class HookSetup:
     terminology: Terminology | None = None  # --terminology-server: recognises record codes per patient
 
 
-class HookPool:
-    """At most `size` hooks worked on at once, in threads of their own (an anyio CapacityLimiter), so that hooks
-    stuck on a slow fhirServer can neither queue without bound nor take the threads that sync endpoints (health,
-    the REST API) and the token checks run in. Used from the event loop only: the count needs no lock."""
+class HookPool(WorkPool):
+    """At most `size` hooks worked on at once, in threads of their own, so that hooks stuck on a slow fhirServer
+    can neither queue without bound nor take the threads that sync endpoints (health, the REST API) and the
+    token checks run in (adapter.service.pool); a full pool answers 503 + Retry-After at once."""
 
     def __init__(self, size: int, retry_after: int = 5) -> None:
-        import anyio
-
-        if size < 1:
-            raise ValueError("the hook pool needs at least one worker")
-        self.size = size
-        self.retry_after = retry_after
-        self.busy = 0
-        self._limiter = anyio.CapacityLimiter(size)
+        super().__init__(size, retry_after, name="hook")
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
-        import anyio.to_thread
-
-        if self.busy >= self.size:  # 503 at once: a queue behind stuck hooks would only grow
-            log.warning("hook refused with 503: all %d hook workers are busy", self.size)
-            raise CdsError(503, "service busy, retry later", headers={"Retry-After": str(self.retry_after)})
-        self.busy += 1
         try:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
-        finally:
-            self.busy -= 1
+            return await super().run(func, *args)
+        except PoolFull as full:
+            raise CdsError(503, "service busy, retry later", headers={"Retry-After": str(full.retry_after)}) from None
 
 
 def loggable(text: str, limit: int = 64) -> str:
@@ -108,8 +96,8 @@ async def _json_body(request: Request) -> Any:
     from adapter.jsonio import parse_json
 
     body = await request.body()
-    try:
-        return parse_json(body, "the body")
+    try:  # off the event loop: a 5 MB body takes tens of milliseconds to parse and check
+        return await run_in_threadpool(parse_json, body, "the body")
     except PatientDataError as exc:
         raise CdsError(400, str(exc)) from None
 

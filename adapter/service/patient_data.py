@@ -3,7 +3,10 @@
 Completeness is judged per key. A search key's value must be a searchset Bundle that holds all its matches:
 null, an OperationOutcome, something that is not a Bundle, a `next` link, or fewer match entries than its
 `total` mean the EHR could not give it — and a missing medication list could otherwise pass an exclusion.
-Then the data is pulled from `fhirServer` (only under an allowed prefix), or the answer is 412.
+When the only gap is paging (a long history: `next` links), the pages are followed on `fhirServer` with the
+project's FHIR client — only under an allowed prefix, only to next links under `fhirServer` — and the rest of
+the prefetch is kept. Any other gap, or next links elsewhere, and the data is pulled from `fhirServer` whole
+(only under an allowed prefix); without one the answer is 412.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from adapter.service.models import CdsRequest
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import PatientFacts
+    from adapter.fhir.client import FhirClient
     from adapter.service.settings import ServiceSettings
     from adapter.units import UnitTable
 
 log = logging.getLogger("adapter.service.cds")
+PAGED = "paged (a next link)"
 
 
 class CdsError(Exception):
@@ -58,7 +63,7 @@ def unavailable_reason(key: str, value: Any) -> str | None:
     if not isinstance(links, list):
         return "link is not a list"
     if any(isinstance(link, dict) and link.get("relation") == "next" for link in links):
-        return "paged (a next link)"
+        return PAGED
     entries = value.get("entry") or []
     if not isinstance(entries, list):
         return "entry is not a list"
@@ -83,9 +88,13 @@ def _check_patient(prefetch: Mapping[str, Any], patient_id: str) -> None:
 
 def _facts(data: Any, patient_id: str, source: str, units: UnitTable) -> PatientFacts:
     from adapter.eligibility.facts import facts_from_bundle
+    from adapter.limits import TooManyResources, check_resource_count
 
     try:
+        check_resource_count(data)  # before the engine: its work grows with the resources, not the bytes
         facts = facts_from_bundle(data, units)
+    except TooManyResources as exc:
+        raise CdsError(413, f"{source}: {exc}") from None
     except PatientDataError as exc:
         raise CdsError(400, f"{source}: {exc}") from None
     if facts.patient_id != patient_id:
@@ -97,7 +106,8 @@ def _facts(data: Any, patient_id: str, source: str, units: UnitTable) -> Patient
 
 def patient_facts(request: CdsRequest, settings: ServiceSettings, keys: Sequence[str],
                   observation_codes: Sequence[str], units: UnitTable) -> tuple[PatientFacts, str]:
-    """The patient's facts and where they came from ("prefetch" or "fhirServer"), or CdsError (400 / 412)."""
+    """The patient's facts and where they came from ("prefetch", "prefetch+pages" or "fhirServer"), or CdsError
+    (400 / 412)."""
     patient_id = request.context.patientId
     prefetch = request.prefetch or {}
     for key, value in prefetch.items():
@@ -105,10 +115,17 @@ def patient_facts(request: CdsRequest, settings: ServiceSettings, keys: Sequence
             raise CdsError(400, f"prefetch {key[:40]!r} is not a FHIR resource or null")
     missing = [key for key in keys if key not in prefetch]
     if not missing:
-        missing = [key for key in keys if unavailable_reason(key, prefetch[key]) is not None]
+        reasons = {key: unavailable_reason(key, prefetch[key]) for key in keys}
+        missing = [key for key, reason in reasons.items() if reason is not None]
         if not missing:
             _check_patient(prefetch, patient_id)
             return _facts([prefetch[key] for key in keys], patient_id, "prefetch", units), "prefetch"
+        if all(reasons[key] == PAGED for key in missing) and _server_allowed(request, settings):
+            _check_patient(prefetch, patient_id)
+            completed = _follow_pages(request, settings, {key: prefetch[key] for key in missing})
+            if completed is not None:  # None: next links elsewhere than fhirServer; pulled whole below
+                data = [completed.get(key, prefetch[key]) for key in keys]
+                return _facts(data, patient_id, "prefetch", units), "prefetch+pages"
     what = f"prefetch lacks {', '.join(missing)}"
     if not request.fhirServer:
         raise CdsError(412, f"{what} and no fhirServer was given")
@@ -118,11 +135,16 @@ def patient_facts(request: CdsRequest, settings: ServiceSettings, keys: Sequence
     return _facts(resources, patient_id, "fhirServer", units), "fhirServer"
 
 
-def _pull(request: CdsRequest, settings: ServiceSettings, patient_id: str,
-          observation_codes: Sequence[str]) -> list[dict[str, Any]]:
+def _server_allowed(request: CdsRequest, settings: ServiceSettings) -> bool:
+    return bool(request.fhirServer) and fhir_server_allowed(request.fhirServer or "", settings.allowed_fhir_servers)
+
+
+def _client(request: CdsRequest, settings: ServiceSettings) -> FhirClient:
+    """The FHIR client for `fhirServer`, with `fhirAuthorization` as bearer, under one wall-clock deadline for
+    everything it does (every request, retry, pause and page): a server that trickles its answer cannot hold the
+    hook — and a worker thread — longer than `hook_deadline`."""
     from adapter.fhir.auth import BearerToken
     from adapter.fhir.client import FhirClient
-    from adapter.fhir.pull import plan_for, pull_patient
     from adapter.http.retry import Deadline
 
     auth = None
@@ -131,12 +153,45 @@ def _pull(request: CdsRequest, settings: ServiceSettings, patient_id: str,
             auth = BearerToken(request.fhirAuthorization.access_token)
         except AdapterError:
             raise CdsError(400, "fhirAuthorization.access_token is not usable") from None
-    # One wall-clock deadline for the whole pull (every request, retry, pause and page of it): a server that
-    # trickles its answer cannot hold the hook — and a worker thread — longer than `hook_deadline`.
     deadline = Deadline(settings.hook_deadline)
+    return FhirClient(request.fhirServer or "", auth=auth, timeout=min(settings.fhir_timeout, settings.hook_deadline),
+                      retries=1, deadline=deadline)  # type: ignore[arg-type]  # a shared Deadline
+
+
+def _follow_pages(request: CdsRequest, settings: ServiceSettings,
+                  paged: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Each paged prefetch Bundle with the matches of all its next pages, as one searchset Bundle; None when a
+    next link leads outside `fhirServer` (never followed: the token is only ever sent there)."""
+    from adapter.errors import ForeignLinkError
+    from adapter.fhir.paging import checked_link, link, start_url
+
+    completed: dict[str, dict[str, Any]] = {}
     try:
-        with FhirClient(request.fhirServer or "", auth=auth, timeout=min(settings.fhir_timeout, settings.hook_deadline),
-                        retries=1, deadline=deadline) as client:  # type: ignore[arg-type]  # shared Deadline
+        with _client(request, settings) as client:
+            for key, bundle in paged.items():  # every first next link checked before any page is fetched
+                checked_link(client.base_url, link(bundle, "next"), start_url(client.base_url, bundle), key)
+            for key, bundle in paged.items():
+                matches = list(client.follow_pages(bundle))
+                completed[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
+                                  "entry": [{"resource": r, "search": {"mode": "match"}} for r in matches]}
+    except ForeignLinkError:
+        log.info("prefetch next links lead outside fhirServer: pulling from fhirServer instead")
+        return None
+    except FetchError as exc:
+        status = getattr(exc, "status", None)
+        log.warning("prefetch paging failed: %s%s", type(exc).__name__, f" HTTP {status}" if status else "")
+        raise CdsError(412, f"could not follow the prefetch's pages on fhirServer ({type(exc).__name__})") from None
+    except AdapterError as exc:  # e.g. an unusable fhirServer URL
+        raise CdsError(412, f"fhirServer cannot be used ({type(exc).__name__})") from None
+    return completed
+
+
+def _pull(request: CdsRequest, settings: ServiceSettings, patient_id: str,
+          observation_codes: Sequence[str]) -> list[dict[str, Any]]:
+    from adapter.fhir.pull import plan_for, pull_patient
+
+    try:
+        with _client(request, settings) as client:
             return pull_patient(client, patient_id, plan_for(observation_codes))
     except FetchError as exc:
         status = getattr(exc, "status", None)

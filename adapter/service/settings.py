@@ -37,7 +37,7 @@ class ServiceSettings:
     include_closed_trials: bool = False
     as_of: date | None = None  # None: today, per request
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    public_base_url: str | None = None  # e.g. https://cds.example.org/trials; None: from the request URL
+    public_base_url: str | None = None  # e.g. https://cds.example.org/trials; None: bind_url (below)
     api_token: str | None = None  # when set, the REST API (not /healthz) needs `Authorization: Bearer <token>`
     fhir_timeout: float = 30.0
     jwt_leeway: int = 30  # seconds of clock skew allowed for exp / iat
@@ -54,6 +54,7 @@ class ServiceSettings:
     jwks_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # iss -> URL, for rotation
     jwks_refresh_interval: float = 60.0  # at most one JWKS re-fetch per issuer per interval (unknown kid)
     terminology_server: str | None = None  # FHIR R4 terminology server base URL (adapter.terminology); None: none
+    reference_ranges: str | None = None  # the site's default reference-range table file (--reference-ranges)
     # The URL `serve` was started on (http://{host}:{port}); with public_base_url, the only sources of the JWT
     # audience (None: the address the connection reached, from the server socket — never the Host header).
     bind_url: str | None = None

@@ -117,11 +117,11 @@ class TerminologyCache:
             self._dirty = False
         document = {"format": FORMAT, "checksum": _checksum(entries), "entries": entries}
         try:
+            from adapter.atomic import write_atomic
+
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-            os.replace(partial, self.path)
-        except OSError:
+            write_atomic(self.path, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        except (OSError, UnicodeEncodeError):
             return False
         return True
 

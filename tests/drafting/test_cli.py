@@ -45,7 +45,7 @@ def test_drafted_trial_maps_and_evaluates(drafted: Path, monkeypatch: pytest.Mon
         assert {"text": DRAFT_NOTE} in variable["note"]
     patient = str(PATIENTS / "p-eligible-us-units.json")
     assert main(["evaluate", "--trial", "NCT03787251", "--bundle", patient, "--as-of", "2026-11-01"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    (report,) = json.loads(capsys.readouterr().out)
     assert report["draft"] is True and report["notes"][0] == DRAFT_NOTE
     flagged = [c for c in report["criteria"] if "needs_review" in c]
     assert flagged and any(n.startswith(f"{flagged[0]['id']}: needs review:") for n in report["notes"])
@@ -78,8 +78,10 @@ def test_minimal_record_drafts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     patient = str(PATIENTS / "p-eligible-us-units.json")
     capsys.readouterr()
     assert main(["evaluate", "--trial", "NCT01234567", "--bundle", patient, "--as-of", "2026-11-01"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert [c["result"] for c in report["criteria"]] == ["pass", "pass"]
+    (report,) = json.loads(capsys.readouterr().out)
+    # the record's own minimum age comes first (no conditions, so no conditions gate), then the two drafted ones
+    assert (report["criteria"][0]["id"], report["criteria"][0]["result"]) == ("ctgov-age", "pass")
+    assert [c["result"] for c in report["criteria"]] == ["pass", "pass", "pass"]
 
 
 def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

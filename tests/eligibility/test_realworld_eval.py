@@ -133,7 +133,8 @@ def test_synthea_platelets_in_k_per_ul_are_converted(unit_table: UnitTable):
                 assert evidence["normalized"]["unit"] == "10*9/L"
                 assert Decimal(str(evidence["normalized"]["value"])) == fact.value.quantize(Decimal("1e-9"))
                 assert platelets["result"] == "pass"  # 189.6 and 307.0 ×10⁹/L
-                assert "K/uL = " in platelets["reason"] and "10*9/L" in platelets["reason"]
+                # the reason writes units as people do; the structured fields above keep what was sent and UCUM
+                assert "K/µL = " in platelets["reason"] and "10⁹/L" in platelets["reason"]
             checked += 1
     assert checked >= 2
 
@@ -184,10 +185,17 @@ def test_index_md_hemoglobin_of_two_named_patients(unit_table: UnitTable):
         assert hb["result"] == "pass" and shown in hb["reason"]
 
 
-def test_deceased_synthea_patient_is_noted(unit_table: UnitTable):
+def test_deceased_synthea_patient_is_ineligible_with_the_date(unit_table: UnitTable):
     path = next(p for p in synthea_files() if "1017080" in p.name)
-    report = evaluate_trial("NCT03787251", facts_of(path, unit_table), date(2020, 3, 1))[1]
-    assert "The patient is recorded as deceased." in report["notes"]
+    for trial in ("NCT03787251", "NCT03320629"):
+        report = evaluate_trial(trial, facts_of(path, unit_table), date(2020, 3, 1))[1]
+        assert report["verdict"] == "ineligible"
+        dead = criterion(report, "record-deceased")
+        assert dead["result"] == "fail" and dead["reason"] == "recorded as deceased on 2020-02-27"
+    # evaluated as of a date before the death, the record's later death does not decide
+    before = evaluate_trial("NCT03787251", facts_of(path, unit_table), date(2020, 2, 1))[1]
+    assert all(c["id"] != "record-deceased" for c in before["criteria"])
+    assert "recorded as deceased on 2020-02-27, after the evaluation date" in " ".join(before.get("notes", []))
 
 
 # --------------------------------------------------------------------------------- AU Patient Summary
@@ -210,7 +218,7 @@ def test_au_hemoglobin_without_unit_text_is_read(au_facts):
         observation = hb["evidence"][0]
         assert observation["value"] == 125 and observation["unit"] == "g/L" and "normalized" not in observation
         platelets = criterion(report, "inc-platelets")
-        assert platelets["result"] == "pass" and "250 10*9/L" in platelets["reason"]
+        assert platelets["result"] == "pass" and "250 10⁹/L" in platelets["reason"]
 
 
 def test_au_text_only_reference_ranges_are_read_as_the_uln(au_facts):

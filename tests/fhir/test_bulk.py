@@ -236,7 +236,7 @@ def test_token_goes_only_to_files_under_the_base(respx_mock, tmp_path) -> None:
     own = respx_mock.get(f"{BASE}/Binary/p").mock(return_value=ndjson(PATIENTS))
     foreign = respx_mock.get("https://files.elsewhere.test/o.ndjson").mock(return_value=ndjson(OBS_1))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
-    run()
+    run(allowed_origins=["https://files.elsewhere.test"])
     assert kick.calls.last.request.headers["Authorization"] == "Bearer s3cret"
     assert polls.calls.last.request.headers["Authorization"] == "Bearer s3cret"
     assert own.calls.last.request.headers["Authorization"] == "Bearer s3cret"
@@ -294,8 +294,8 @@ def test_poll_timeout(respx_mock, tmp_path) -> None:
     respx_mock.get(STATUS).mock(return_value=httpx.Response(202, headers={"X-Progress": "still busy",
                                                                           "Retry-After": "0.05"}))
     delete = respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
-    with pytest.raises(BulkExportError, match=r"not complete within the 0.3s poll timeout \(still busy\)"):
-        run(poll_timeout_s=0.3)
+    with pytest.raises(BulkExportError, match=r"not complete within the 0.3s export timeout \(still busy\)"):
+        run(timeout_s=0.3)
     assert delete.call_count == 1  # the abandoned job is cancelled
 
 

@@ -79,7 +79,7 @@ def _export(hapi_r4: Any, request: ExportRequest, directory: Path) -> tuple[Expo
     requests: list[str] = []
     with FhirClient(hapi_r4.base_url, on_request=lambda r: requests.append(f"{r.method} {r.url}")) as client:
         result = export_to_directory(
-            client, request, directory, poll_timeout_s=120, max_poll_wait_s=1.0, on_progress=progress.append
+            client, request, directory, timeout_s=120, max_poll_wait_s=1.0, on_progress=progress.append
         )
     return result, progress, requests
 

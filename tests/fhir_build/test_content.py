@@ -193,8 +193,14 @@ def test_every_criterion_carries_its_source_text_and_manual_ones_say_why(catalog
         assert c["description"] == criterion.text
         assert c["exclude"] is (criterion.type == "exclusion")
         if criterion.kind == "manual":
-            assert c["note"][0]["text"] == criterion.manual
-            assert not any(k.startswith("definition") for k in c)
+            assert criterion.manual in [n["text"] for n in c["note"]]
+            if criterion.evidence or criterion.context:  # any-of: the manual item and the entries bearing on it
+                manual, *entries = c["definitionByCombination"]["characteristic"]
+                assert not any(k.startswith("definition") for k in manual)
+                assert len(entries) == len(criterion.evidence or []) + len(criterion.context or [])
+                assert all(e["modifierExtension"][0]["valueCode"] in ("absence", "neither") for e in entries)
+            else:
+                assert not any(k.startswith("definition") for k in c)
 
 
 def test_research_study_r5_statuses_and_enrollment(catalog):

@@ -28,7 +28,11 @@ from adapter.eligibility.facts import facts_from_bundle
 from adapter.evaluation import evaluate_trial
 from adapter.fhir_build import build_bundle
 from adapter.fhir_build.common import DERIVED_CODE_SYSTEM
-from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION, r5_combination_extension_definition
+from adapter.fhir_build.definitions import (
+    RECORD_ENTRY_EXTENSION,
+    RECORD_ENTRY_SETTLES_EXTENSION,
+    r5_combination_extension_definition,
+)
 from adapter.fhir_build.r4 import R5_COMBINATION_EXTENSION
 from adapter.render.fhir import evaluation_bundle
 from tests.support.fhir_validator import Issue, ValidationResult, format_issues, validate_files
@@ -247,9 +251,10 @@ def test_r4_bundles_carry_the_project_definitions() -> None:
     for nct in TRIALS:
         r4 = build_bundle(CATALOG.get(nct), "R4")
         assert [sd["url"] for sd in _entries(r4, "StructureDefinition")] == [
-            RECORD_ENTRY_EXTENSION, R5_COMBINATION_EXTENSION]
+            RECORD_ENTRY_EXTENSION, RECORD_ENTRY_SETTLES_EXTENSION, R5_COMBINATION_EXTENSION]
         r5 = build_bundle(CATALOG.get(nct), "R5")
-        assert [sd["url"] for sd in _entries(r5, "StructureDefinition")] == [RECORD_ENTRY_EXTENSION]
+        assert [sd["url"] for sd in _entries(r5, "StructureDefinition")] == [
+            RECORD_ENTRY_EXTENSION, RECORD_ENTRY_SETTLES_EXTENSION]
         for version in VERSIONS:
             bundle = build_bundle(CATALOG.get(nct), version)  # type: ignore[arg-type]
             assert [cs["url"] for cs in _entries(bundle, "CodeSystem")] == [DERIVED_CODE_SYSTEM]

@@ -62,7 +62,7 @@ def test_map_and_evaluate_from_any_directory(installed: tuple[Path, Path]) -> No
     assert sorted(p.name for p in (cwd / "bundles").iterdir()) == ["NCT03320629-r4.json", "NCT03787251-r4.json"]
     out = _run(bin_dir / "trial-adapter", "evaluate", "--trial", "NCT03320629", "--bundle",
                PATIENTS / "p-eligible-us-units.json", "--as-of", "2026-11-01", cwd=cwd).stdout
-    report = json.loads(out)
+    (report,) = json.loads(out)  # a list, one report per trial
     assert report["trial"] == "NCT03320629" and report["verdict"] == "potentially-eligible"
 
 
@@ -90,3 +90,13 @@ def test_serve_from_any_directory(installed: tuple[Path, Path]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_demo_and_trials_from_any_directory(installed: tuple[Path, Path]) -> None:
+    """The sample patients ship inside the package: `demo` needs no checkout and no --patients."""
+    bin_dir, cwd = installed
+    table = _run(bin_dir / "trial-adapter", "demo", "--out", "demo-out", cwd=cwd).stdout
+    assert "p-eligible-us-units" in table and "potentially-eligible" in table
+    assert (cwd / "demo-out" / "evaluations" / "p-hiv.NCT03787251.fhir.json").is_file()
+    rows = json.loads(_run(bin_dir / "trial-adapter", "trials", "--format", "json", cwd=cwd).stdout)
+    assert [r["id"] for r in rows] == ["NCT03320629", "NCT03787251"]

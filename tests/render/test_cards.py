@@ -21,7 +21,7 @@ Evaluated on 2026-11-01: 2 met ✔, 1 not met ✘, 1 need data ?, 1 to review by
 - ? **inc-platelets** (inclusion): PLT≥80×10^9/L; — no Platelet count result
 
 ### Not met
-- ✘ **inc-age** (inclusion): Age 18-75 — age 76 outside 18–75 years [76 a, born 1950-11-01]
+- ✘ **inc-age** (inclusion): Age 18-75 — age 76 outside 18–75 years [76 years, born 1950-11-01]
 
 ### To review
 - review **inc-consent** (inclusion): Signed consent — a person decides
@@ -127,3 +127,36 @@ def test_a_unit_text_from_an_observation_cannot_become_a_link_in_a_card() -> Non
 
     html = MarkdownIt("commonmark").render(detail)
     assert "<a " not in html and "<img" not in html and "www.evil.example/login" in html  # shown, as text
+
+
+def test_a_deceased_patient_gets_no_card() -> None:
+    from datetime import date
+
+    from adapter.eligibility.facts import facts_from_bundle
+    from adapter.evaluation import evaluate_trial
+    from tests.eligibility.test_whole_record import with_entries
+    from tests.support.trials import CATALOG
+
+    bundle = with_entries(patient={"deceasedBoolean": True})
+    results = [evaluate_trial(CATALOG.get(n), facts_from_bundle(bundle, CATALOG.units), date(2026, 11, 1))
+               for n in CATALOG.ids]
+    assert all(r.verdict == "ineligible" for r in results)
+    assert cards(results, include_closed=True) == []
+    alive = [evaluate_trial(CATALOG.get(n), facts_from_bundle(with_entries(), CATALOG.units), date(2026, 11, 1))
+             for n in CATALOG.ids]
+    assert len(cards(alive, include_closed=True)) == len(alive)  # the same patient alive gets one card a trial
+
+
+def test_evidence_units_and_ages_read_as_people_write_them() -> None:
+    from decimal import Decimal
+
+    from adapter.eligibility.outcome import Evidence
+    from adapter.eligibility.result import CriterionResult
+    from tests.render.sample import AGE, WHEN, trial_evaluation
+
+    plt = CriterionResult(
+        id="inc-platelets", type="inclusion", text="PLT", result="pass", reason="Platelet count 165 10³/µL",
+        codes=(), evidence=(Evidence("Observation/plt", Decimal("165"), "10*3/uL", WHEN, Decimal("165"), "10*9/L"),))
+    detail = card_detail(trial_evaluation(plt, AGE))
+    assert "[165 10³/µL (= 165 10⁹/L), 2026-10-27]" in detail
+    assert "[76 years, born 1950-11-01]" in detail and "76 a," not in detail

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from adapter.eligibility.outcome import Evidence
+from adapter.eligibility.result import CriterionResult
 from adapter.render.report import DRAFT_NOTE
 from adapter.render.text import report_text
-from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, drafted, trial_evaluation
+from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, WHEN, drafted, trial_evaluation
 
-NOTE = "1 resource(s) belonging to another patient were ignored."
+NOTE = "1 resource belonging to another patient was ignored."
 EXPECTED = """\
 NCT00000001  patient Patient/p1  as of 2026-11-01
 verdict: insufficient-data   (2 pass, 1 fail, 1 unknown, 1 for review)   trial not recruiting (WITHDRAWN)
-note: 1 resource(s) belonging to another patient were ignored.
+note: 1 resource belonging to another patient was ignored.
 
 INCLUSION CRITERIA
   [FAIL   ] inc-age: Age 18-75
             age 76 outside 18–75 years
-            ↳ Patient/p1 76 a
+            ↳ Patient/p1 76 years
   [UNKNOWN] inc-platelets: PLT≥80×10^9/L;
             no Platelet count result
   [PASS   ] inc-hemoglobin: HB≥90g/L;
@@ -46,3 +50,42 @@ def test_colour_marks_the_verdict_and_each_result():
 def test_a_draft_says_so():
     assert f"\nnote: {DRAFT_NOTE}\n" in report_text(drafted(trial_evaluation(HB)))
     assert "note:" not in report_text(trial_evaluation(HB))
+
+
+def _ineligible():
+    return trial_evaluation(HB, PLT, AGE, CONSENT, HIV, verdict="ineligible")
+
+
+def test_an_ineligible_patient_leads_with_what_failed_and_counts_the_rest():
+    text = report_text(_ineligible())
+    assert text == (
+        "NCT00000001  patient Patient/p1  as of 2026-11-01\n"
+        "verdict: ineligible   (2 pass, 1 fail, 1 unknown, 1 for review)\n"
+        "\n"
+        "INCLUSION CRITERIA THAT FAILED\n"
+        "  [FAIL   ] inc-age: Age 18-75\n"
+        "            age 76 outside 18–75 years\n"
+        "            ↳ Patient/p1 76 years\n"
+        "\n"
+        "other criteria not shown: 2 pass, 1 unknown, 1 for review (--verbose shows every criterion)\n"
+    )
+
+
+def test_verbose_shows_every_criterion_of_an_ineligible_patient():
+    text = report_text(_ineligible(), verbose=True)
+    for cid in ("inc-age", "inc-platelets", "inc-hemoglobin", "inc-consent", "exc-hiv"):
+        assert f"] {cid}:" in text
+    assert "INCLUSION CRITERIA\n" in text and "EXCLUSION CRITERIA\n" in text and "not shown" not in text
+
+
+def test_evidence_units_as_people_write_them():
+    plt = CriterionResult(
+        id="inc-platelets", type="inclusion", text="PLT", result="pass", reason="Platelet count 165 10³/µL",
+        codes=(), evidence=(Evidence("Observation/plt", Decimal("165"), "10*3/uL", WHEN, Decimal("165"), "10*9/L"),
+                            Evidence("Observation/bp", Decimal("141"), "mm[Hg]", WHEN),
+                            Evidence("Observation/ecog", Decimal("1"), "{score}", WHEN)))
+    text = report_text(trial_evaluation(plt))
+    assert "↳ Observation/plt 165 10³/µL  2026-10-27" in text
+    assert "↳ Observation/bp 141 mmHg  2026-10-27" in text
+    assert "↳ Observation/ecog 1  2026-10-27" in text
+    assert "10*3/uL" not in text and "mm[Hg]" not in text and "{score}" not in text

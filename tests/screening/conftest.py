@@ -13,6 +13,7 @@ PLT = "Platelets (http://loinc.org|777-3)"
 SCRIPT_BREAK = "</script><script>alert(1)</script>"
 
 TRIAL_A_CRITERIA = {
+    "record-deceased": {"text": "The patient is recorded as deceased (Patient.deceased[x]).", "type": "exclusion"},
     "inc-age": {"text": "Age 18 years or older", "type": "inclusion"},
     "inc-hemoglobin": {"text": "Hemoglobin ≥ 9 g/dL", "type": "inclusion"},
     "inc-platelets": {"text": "Platelet count ≥ 100,000/mm³", "type": "inclusion"},
@@ -58,10 +59,41 @@ def _criteria(
     ]
 
 
-def _candidate(patient: str, verdict: str, crits: list[dict[str, Any]]) -> dict[str, Any]:
+PEOPLE = {  # name, MRN, birth date, age, sex, newest data
+    "Patient/p1": ("Ada Lovelace", "MR-0001", "1970-03-02", 56, "female", "2026-10-02"),
+    "Patient/p2": ("=HYPERLINK(\"http://x\",\"y\")", "MR-0002", "1961-12-24", 64, "male", "2026-10-02"),
+    "Patient/p10": ("Grace Hopper", "MR-0010", "1950-07-15", 76, "female", "2026-10-02"),
+    "Patient/p3": ("Alan Turing", "MR-0003", "1982-06-23", 44, "male", None),
+    "Patient/p4": ("Émilie du Châtelet", "MR-0004", "1975-12-17", 50, "female", "2026-10-01"),
+    "Patient/p5": ("Charles Babbage", "MR-0005", "1944-12-26", 81, "male", "2026-10-31"),
+}
+DECEASED = {"id": "record-deceased", "result": "fail", "reason": "recorded as deceased on 2026-10-31",
+            "evidence": [{"reference": "Patient/p5", "value": "deceased", "date": "2026-10-31T00:00:00"}]}
+
+
+def _candidate(patient: str, verdict: str, crits: list[dict[str, Any]], *, deceased: bool = False) -> dict[str, Any]:
+    """A report row as outputs.py builds it: the result line, who the patient is, and the checklist (only the
+    failing criteria for an ineligible patient)."""
+    if deceased:
+        crits = [DECEASED, *crits]
     summary = {k: sum(c["result"] == k for c in crits) for k in ("pass", "fail", "unknown", "manual")}
     missing = sorted({m for c in crits for m in c.get("missing", [])})
-    return {"patient": patient, "verdict": verdict, "summary": summary, "missing": missing, "criteria": crits}
+    name, mrn, born, age, sex, last = PEOPLE[patient]
+    return {"patient": patient, "name": name, "mrn": mrn, "mrn_system": "urn:oid:1.2.3.4.5", "birth_date": born,
+            "age": age, "sex": sex, "deceased": deceased, "trial": "NCT03787251", "as_of": "2026-11-01",
+            "verdict": verdict, "summary": summary,
+            "failed": [c["id"] for c in crits if c["result"] == "fail"],
+            "unknown": [c["id"] for c in crits if c["result"] == "unknown"], "missing": missing, "last_data": last,
+            "criteria": [c for c in crits if verdict != "ineligible" or c["result"] == "fail"]}
+
+
+def _attrition(order: list[str], excluded: dict[str, int], unknown: dict[str, int], screened: int) -> list[dict]:
+    rows, remaining = [], screened
+    for n, cid in enumerate(order, start=1):
+        remaining -= excluded.get(cid, 0)
+        rows.append({"id": cid, "order": n, "excluded": excluded.get(cid, 0), "unknown": unknown.get(cid, 0),
+                     "remaining": remaining})
+    return rows
 
 
 def sample_report() -> dict[str, Any]:
@@ -71,7 +103,7 @@ def sample_report() -> dict[str, Any]:
         _candidate("Patient/p10", "insufficient-data", _criteria("unknown", "pass", "pass")),
         _candidate("Patient/p3", "insufficient-data", _criteria("unknown", "unknown", "pass")),
         _candidate("Patient/p4", "ineligible", _criteria("pass", "pass", "fail")),
-        _candidate("Patient/p5", "ineligible", _criteria("fail", "unknown", "fail")),
+        _candidate("Patient/p5", "ineligible", _criteria("fail", "unknown", "fail"), deceased=True),
     ]
     return {
         "generated": "2026-12-01T23:10:00+00:00",
@@ -94,6 +126,10 @@ def sample_report() -> dict[str, Any]:
                 "criteria": TRIAL_A_CRITERIA,
                 "top_failing": [{"id": "exc-anticoagulant", "count": 120}, {"id": "inc-hemoglobin", "count": 41}],
                 "top_unknown": [{"id": "inc-hemoglobin", "count": 800}, {"id": "inc-platelets", "count": 512}],
+                "screened": 1234,
+                "attrition": _attrition(list(TRIAL_A_CRITERIA), {"record-deceased": 3, "inc-age": 168,
+                                                                 "inc-hemoglobin": 41, "exc-anticoagulant": 120},
+                                        {"inc-hemoglobin": 800, "inc-platelets": 512}, 1234),
                 "candidates": candidates,
                 "candidates_total": 910,
             },
@@ -106,6 +142,8 @@ def sample_report() -> dict[str, Any]:
                 "criteria": {"inc-egfr": {"text": "eGFR ≥ 30 mL/min/1.73 m²", "type": "inclusion"}},
                 "top_failing": [{"id": "inc-egfr", "count": 1234}],
                 "top_unknown": [],
+                "screened": 1234,
+                "attrition": _attrition(["inc-egfr"], {"inc-egfr": 1234}, {}, 1234),
                 "candidates": [],
                 "candidates_total": 0,
             },

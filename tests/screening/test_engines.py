@@ -92,7 +92,7 @@ def test_engines_agree_line_by_line(runs: dict[str, tuple[Path, ScreeningSummary
     theirs, _ = runs[other]
     assert _sorted_lines(local / "results.ndjson") == _sorted_lines(theirs / "results.ndjson")
     assert _sorted_lines(local / "errors.ndjson") == _sorted_lines(theirs / "errors.ndjson")
-    for name in ("worklist.csv", "Group-NCT03787251.json", "Group-NCT03320629.json"):
+    for name in ("worklist.csv", "attrition.csv", "Group-NCT03787251.json", "Group-NCT03320629.json"):
         assert (local / name).read_text() == (theirs / name).read_text(), name
 
 
@@ -154,11 +154,13 @@ def test_worklist_lists_candidates_potentially_eligible_first(runs: dict[str, tu
     for nct_id, tally in summary.tallies.items():
         mine = [r for r in rows if r["trial"] == nct_id]
         verdicts = [r["verdict"] for r in mine]
-        assert verdicts == sorted(verdicts, key=["potentially-eligible", "insufficient-data"].index)
-        assert len(mine) == tally.counts["potentially-eligible"] + tally.counts["insufficient-data"]
+        order = ["potentially-eligible", "insufficient-data", "ineligible"]
+        assert verdicts == sorted(verdicts, key=order.index)
+        assert len(mine) == sum(tally.counts.values())  # everyone screened, the ineligible last
         unsure = [r for r in mine if r["verdict"] == "insufficient-data"]
         assert unsure and all(r["unknown_criteria"] and r["tests_to_settle"] is not None for r in unsure)
+        candidates = [r for r in mine if r["verdict"] != "ineligible"]
         group = json.loads((out / f"Group-{nct_id}.json").read_text())
-        assert [m["entity"]["reference"] for m in group.get("member", [])] == [r["patient"] for r in mine]
-        assert group["quantity"] == len(mine)
+        assert [m["entity"]["reference"] for m in group.get("member", [])] == [r["patient"] for r in candidates]
+        assert group["quantity"] == len(candidates)
     assert not (out / ".screening-scratch").exists()

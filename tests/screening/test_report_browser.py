@@ -89,10 +89,10 @@ def test_summary_counts_and_tables_are_shown(report: Opened) -> None:
     assert first.locator(".counts").inner_text().split() == [
         "Potentially", "eligible", "2", "Insufficient", "data", "900", "Ineligible", "332",
     ]
-    assert "first 6 of 910 candidates" in first.locator(".truncated").inner_text()
+    assert "first 6 of 910 patients" in first.locator(".truncated").inner_text()
     assert "Current use of therapeutic anticoagulation" in first.locator(".tops").inner_text()
     assert _patients(page) == ["Patient/p1", "Patient/p2", "Patient/p10", "Patient/p3", "Patient/p4", "Patient/p5"]
-    assert page.locator("section#trial-NCT03320629").get_by_text("No candidates").is_visible()
+    assert page.locator("section#trial-NCT03320629").get_by_text("No patients were screened").is_visible()
     assert "7 input items were skipped" in page.locator("section.errors").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "screening-report.png", full_page=True)
@@ -123,7 +123,7 @@ def test_clicking_a_header_sorts_both_ways(report: Opened) -> None:
 def test_the_text_filter_and_the_verdict_selector_narrow_the_rows(report: Opened) -> None:
     page = report.page
     first = page.locator(FIRST)
-    text = first.get_by_label("Filter by patient or test")
+    text = first.get_by_label("Filter by patient")
     verdict = first.get_by_label("Verdict")
     text.fill("hemoglobin")
     assert _patients(page) == ["Patient/p10", "Patient/p3"]
@@ -135,7 +135,7 @@ def test_the_text_filter_and_the_verdict_selector_narrow_the_rows(report: Opened
     verdict.select_option("ineligible")
     text.fill("platelets")
     assert _patients(page) == ["Patient/p5"]
-    assert first.locator(".status").inner_text() == "1 of 6 candidates match"
+    assert first.locator(".status").inner_text() == "1 of 6 patients match"
     text.fill("nobody")
     assert _patients(page) == []
     report.assert_clean()
@@ -188,13 +188,13 @@ def test_thousands_of_candidates_stay_usable(browser: BrowserContext, tmp_path: 
     with _open(browser, tmp_path / "big.html", data) as opened:
         page = opened.page
         assert len(_patients(page)) == 250  # rendered a page at a time
-        assert "3000 candidates (showing 250)" in page.locator(f"{FIRST} .status").inner_text()
+        assert "3000 patients (showing 250)" in page.locator(f"{FIRST} .status").inner_text()
         _header(page, "Pass").get_by_role("button").click()
         _header(page, "Pass").get_by_role("button").click()
-        assert page.locator(f"{FIRST} table.cand tbody tr").first.locator("td").nth(2).inner_text() == "16"
+        assert page.locator(f"{FIRST} table.cand tbody tr").first.locator("td").nth(6).inner_text() == "16"
         page.locator(f"{FIRST} button.more").click()
         assert len(_patients(page)) == 500
-        page.locator(FIRST).get_by_label("Filter by patient or test").fill("m2999")
+        page.locator(FIRST).get_by_label("Filter by patient").fill("m2999")
         assert _patients(page) == ["Patient/m2999"]
         opened.assert_clean()
 

@@ -129,3 +129,14 @@ SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP).include(tag="REST 
           phases=[Phase.explicit, Phase.generate])
 def test_rest_api_never_answers_5xx(case: schemathesis.Case) -> None:
     case.call_and_validate(checks=[not_a_server_error])
+
+
+@pytest.mark.parametrize("nct", TRIAL_IDS)
+def test_evaluate_a_deceased_patient_is_ineligible(client: TestClient, nct: str) -> None:
+    bundle = fixture_bundle("p-eligible-us-units")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["deceasedDateTime"] = "2026-10-30T10:00:00Z"
+    answer = client.post(f"/trials/{nct}/$evaluate", params={"asOf": "2026-11-01"}, json=bundle).json()
+    assert answer["verdict"] == "ineligible"
+    assert answer["criteria"][0] == {**answer["criteria"][0], "id": "record-deceased", "result": "fail",
+                                     "reason": "recorded as deceased on 2026-10-30"}

@@ -91,8 +91,8 @@ def test_discovery_asks_for_exactly_what_the_engine_reads(cds: TestClient, catal
     assert prefetch["observations"] == (f"Observation?patient={{{{context.patientId}}}}&code={codes}"
                                         "&_sort=-date&_count=200")
     assert "http://loinc.org|85354-9" in prefetch["observations"]  # the BP panel
-    assert prefetch["conditions"] == "Condition?patient={{context.patientId}}"
-    assert prefetch["allergies"] == "AllergyIntolerance?patient={{context.patientId}}"
+    assert prefetch["conditions"] == "Condition?patient={{context.patientId}}&_count=200"
+    assert prefetch["allergies"] == "AllergyIntolerance?patient={{context.patientId}}&_count=200"
     assert set(prefetch) == {"patient", "observations", "conditions", "medicationStatements", "medicationRequests",
                              "medicationAdministrations", "procedures", "allergies"}
 

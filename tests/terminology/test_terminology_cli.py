@@ -31,7 +31,7 @@ def test_a_server_that_is_down_is_named_in_the_notes(capsys: pytest.CaptureFixtu
     if fmt == "text":
         assert f"Terminology server {url} could not be used" in out
         return
-    report, before = json.loads(out), json.loads(plain)
+    (report,), (before,) = json.loads(out), json.loads(plain)
     assert any(n.startswith(f"Terminology server {url} could not be used") for n in report["notes"])
     assert report["verdict"] == before["verdict"]
     assert report["criteria"] == before["criteria"]

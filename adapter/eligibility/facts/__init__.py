@@ -17,7 +17,7 @@ Where the rules live
 """
 
 from adapter.eligibility.facts.extract import extract_facts, facts_from_bundle
-from adapter.eligibility.facts.model import ClinicalFact, ObservationFact, PatientFacts
+from adapter.eligibility.facts.model import ClinicalFact, ObservationFact, PatientFacts, ReferenceRange
 from adapter.eligibility.facts.observations import OBSERVATION_USABLE_STATUSES
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ClinicalFact",
     "ObservationFact",
     "PatientFacts",
+    "ReferenceRange",
     "extract_facts",
     "facts_from_bundle",
 ]

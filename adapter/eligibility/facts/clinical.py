@@ -11,6 +11,9 @@
   Unusable statuses: ``entered-in-error`` always; ``cancelled``/``draft`` for requests (and
   ``doNotPerform: true``); ``not-taken``/``draft``/``intended`` for statements; ``not-done`` for
   administrations.
+  A request or statement (a course) also keeps every date that shows it in use, newest first
+  (``evidence``: authoredOn, effective[x], dateAsserted, dispenseRequest.validityPeriod.end); the
+  dispenses and doses of its drug are added by ``courses``. "active" alone is not "taking now".
 * Procedure: ``completed``, ``in-progress``, ``on-hold``, ``stopped`` usable (it was at least
   started); ``not-done``, ``entered-in-error``, ``preparation``, ``unknown`` not. Date from
   performed[x] (R4) or occurrence[x] (R5); ``end`` is the period end.
@@ -21,9 +24,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from adapter.eligibility.facts.model import ClinicalFact
+from adapter.eligibility.facts.model import ClinicalFact, CourseEvidence
 from adapter.eligibility.facts.readers import (
     NO_CODES,
     Memo,
@@ -31,6 +36,7 @@ from adapter.eligibility.facts.readers import (
     first_code,
     modifier_reason,
     names_of,
+    parse_datetime,
     pick_date,
     status_of,
     tail_reference,
@@ -54,6 +60,21 @@ _MEDICATION_DATES = {
         "occurrenceDateTime", "occurrencePeriod",
     ),
 }  # fmt: skip
+# What shows a course (request or statement) in use, and how a reason names it: every date, not the first.
+DatePaths = tuple[tuple[tuple[str, ...], str], ...]  # (element path, how a reason names the date)
+VALID_UNTIL = "prescription valid until"  # a period end: may lie after the evaluation date
+_COURSE_DATES: Mapping[str, DatePaths] = {
+    "MedicationRequest": (
+        (("authoredOn",), "ordered"),
+        (("dispenseRequest", "validityPeriod", "end"), VALID_UNTIL),
+    ),
+    "MedicationStatement": (
+        (("effectiveDateTime",), "taken, as stated"),
+        (("effectivePeriod", "end"), "taken until, as stated"),
+        (("effectivePeriod", "start"), "taken from, as stated"),
+        (("dateAsserted",), "stated"),
+    ),
+}
 _ONSET_DATES = ("onsetDateTime", "onsetPeriod", "recordedDate")
 _ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod")
 _PROCEDURE_DATES = ("performedDateTime", "performedPeriod", "occurrenceDateTime", "occurrencePeriod")
@@ -149,12 +170,38 @@ def _medication(res: dict[str, Any], reference: str, medications: Medications, m
     kind = res["resourceType"]
     status = status_of(res)
     reasons: list[str] = []
-    notes: list[str] = []
     if status in _MEDICATION_UNUSABLE[kind]:
         reasons.append(f"status {status}")
     if kind == "MedicationRequest" and res.get("doNotPerform") is True:
         reasons.append("doNotPerform: a request not to give it")
+    codes, text, names, notes, drug_reasons = drug_of(res, medications, memo)
+    reasons.extend(drug_reasons)
+    fact = _clinical(
+        res,
+        reference,
+        memo,
+        codes=codes,
+        text=text,
+        dates=_MEDICATION_DATES[kind],
+        status=status,
+        reasons=reasons,
+        notes=notes,
+        names=names,
+    )
+    if kind in _COURSE_DATES:
+        evidence = course_dates(res, _COURSE_DATES[kind], memo)
+        if evidence:
+            return replace(fact, evidence=evidence)
+    return fact
 
+
+def drug_of(
+    res: dict[str, Any], medications: Medications, memo: Memo
+) -> tuple[frozenset[str], str | None, tuple[str, ...], list[str], list[str]]:
+    """(codes, text, names, notes, reasons not to use it) of the drug a medication resource names: R4
+    ``medicationCodeableConcept`` / ``medicationReference`` or R5 ``medication`` (CodeableReference)."""
+    reasons: list[str] = []
+    notes: list[str] = []
     concept = res.get("medicationCodeableConcept")
     med_ref = res.get("medicationReference")
     r5 = res.get("medication")
@@ -183,18 +230,28 @@ def _medication(res: dict[str, Any], reference: str, medications: Medications, m
         reasons.append("no medication given")
     if not codes and not text and not reasons:
         reasons.append("medication has no code or text")
-    return _clinical(
-        res,
-        reference,
-        memo,
-        codes=codes,
-        text=text,
-        dates=_MEDICATION_DATES[kind],
-        status=status,
-        reasons=reasons,
-        notes=notes,
-        names=names or ((text,) if isinstance(text, str) and text else ()),
-    )
+    return codes, text, names or ((text,) if isinstance(text, str) and text else ()), notes, reasons
+
+
+def course_dates(
+    res: Mapping[str, Any], paths: DatePaths, memo: Memo, reference: str | None = None
+) -> tuple[CourseEvidence, ...]:
+    """Every readable date of ``paths`` in ``res``, newest first, one per date; ``reference``: where it came
+    from when ``res`` is not the course itself (a dispense, an administration)."""
+    found: dict[datetime, CourseEvidence] = {}
+    for path, label in paths:
+        raw: Any = res
+        for step in path:
+            raw = raw.get(step) if isinstance(raw, dict) else None
+        if isinstance(raw, str):
+            when = parse_datetime(raw, memo)[0]
+            if when is not None and when not in found:  # the first label of a date is the most telling
+                found[when] = CourseEvidence(when, label, reference)
+    return tuple(sorted(found.values(), key=_newest, reverse=True))
+
+
+def _newest(evidence: CourseEvidence) -> datetime:
+    return evidence.date
 
 
 def _resolve(res: dict[str, Any], target: Any, medications: Medications) -> dict[str, Any] | None:

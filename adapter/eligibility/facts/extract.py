@@ -23,17 +23,19 @@ from types import MappingProxyType
 from typing import Any
 
 from adapter.eligibility.facts.clinical import Medications, clinical_fact
+from adapter.eligibility.facts.courses import CourseLinker
 from adapter.eligibility.facts.model import ClinicalFact, ObservationFact, PatientFacts, sort_newest_first
 from adapter.eligibility.facts.observations import observation_facts
 from adapter.eligibility.facts.readers import Memo, parse_date, parse_datetime, tail_reference
 from adapter.errors import PatientDataError
 from adapter.units import UnitTable
-from adapter.vocabulary import RECORD_KIND_BY_RESOURCE, RECORD_KINDS
+from adapter.vocabulary import RECORD_KIND_BY_NAME, RECORD_KIND_BY_RESOURCE, RECORD_KINDS
 
 Entry = tuple[str | None, dict[str, Any]]  # (fullUrl, resource)
 
 _ENTRY_KEYS = frozenset({"resource", "fullUrl", "request", "response", "search"})
 _MAX_BUNDLE_DEPTH = 4
+_MEDICATION_TYPES = RECORD_KIND_BY_NAME["medications"].resource_types
 
 
 def facts_from_bundle(bundle: Any, units: UnitTable) -> PatientFacts:
@@ -63,13 +65,14 @@ def extract_facts(
     patient, full_url, medications = _index(entries)
     owner = _Owner.of(patient, full_url, patient_id)
     memo = Memo()  # lives as long as this call: no state is kept between extractions
+    courses = CourseLinker(medications, memo)  # a course's newest evidence of use: dispenses, doses
 
     observations: dict[str, list[ObservationFact]] = {}
     records: dict[str, list[ClinicalFact]] = {kind.name: [] for kind in RECORD_KINDS}
     foreign: list[tuple[str, str]] = []
     for position, (entry_url, res) in enumerate(entries):
         resource_type = res["resourceType"]
-        if resource_type == "Observation":
+        if resource_type in ("Observation", "MedicationDispense"):
             subject_element = "subject"
         elif resource_type in RECORD_KIND_BY_RESOURCE:
             subject_element = RECORD_KIND_BY_RESOURCE[resource_type].subject_element
@@ -77,7 +80,10 @@ def extract_facts(
             continue  # Patient, Medication, Encounter, ...: not facts
         reference = _resource_reference(resource_type, res, entry_url, position)
         why_not = owner.why_not_theirs(res, subject_element)
-        if why_not is not None:
+        if resource_type == "MedicationDispense":  # not a fact: evidence for a medication course
+            if why_not is None:
+                courses.add_dispense(res, reference)
+        elif why_not is not None:
             foreign.append((reference, why_not))
         elif resource_type == "Observation":
             for fact in observation_facts(res, reference, units, memo):  # each fact under every code
@@ -88,9 +94,11 @@ def extract_facts(
                     else:
                         bucket.append(fact)
         else:
-            records[RECORD_KIND_BY_RESOURCE[resource_type].name].append(
-                clinical_fact(res, reference, medications, memo)
-            )
+            kept = records[RECORD_KIND_BY_RESOURCE[resource_type].name]
+            kept.append(clinical_fact(res, reference, medications, memo))
+            if resource_type in _MEDICATION_TYPES:
+                courses.add(len(kept) - 1, kept[-1], res, entry_url)
+    courses.apply(records["medications"])
     return _patient_facts(patient, owner, observations, records, foreign, memo)
 
 

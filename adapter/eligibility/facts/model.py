@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from operator import attrgetter
+from typing import NamedTuple
 
 from adapter.vocabulary import (
     RECORD_KIND_BY_MAPPING_KEY,
@@ -20,6 +21,28 @@ from adapter.vocabulary import (
 )
 
 _EPOCH_MIN = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRange:
+    """One normal (or untyped) ``referenceRange`` of a result, and whom it is for.
+
+    Which range applies to a patient is the ULN rule's business (``rules/uln.py``): the fact keeps
+    them all, because the sex or age that selects one is the patient's, not the result's.
+    """
+
+    low: Decimal | None
+    high: Decimal | None
+    unit: str | None  # UCUM of ``high`` (else ``low``); None when no unit was written
+    sex: str | None = None  # "male" / "female" when ``appliesTo`` says so; None: any sex
+    age_low: Decimal | None = None  # ``age`` Range, in ``age_unit``, both ends inclusive
+    age_high: Decimal | None = None
+    age_unit: str | None = None  # "a", "mo", "wk" or "d"
+    # What a range is for that is not understood here ("appliesTo pregnant", "age in 'h'"): the range may or may
+    # not apply to this patient, so it never settles a ULN on its own.
+    unread: tuple[str, ...] = ()
+    text: str | None = None
+    from_text: bool = False  # ``high`` was read from the range's text ("0-40 U/L")
 
 
 @dataclass(frozen=True)
@@ -43,14 +66,41 @@ class ObservationFact:
     value_type: str | None  # "Quantity", "CodeableConcept", "string", "integer", "boolean", ...
     value_code: frozenset[str] | None  # system|code of valueCodeableConcept
     value_string: str | None  # valueString (valueBoolean as "true"/"false")
-    reference_high: Decimal | None
-    reference_high_unit: str | None
-    reference_range_text: str | None
+    reference_range_text: str | None  # the first normal range's text
     usable: bool
     unusable_reason: str | None
     notes: tuple[str, ...] = ()
     value_text: str | None = None  # valueCodeableConcept text, else its first display (ordinal results)
-    reference_high_from_text: bool = False  # reference_high was read from referenceRange.text ("0-40 U/L")
+    # Every normal (or untyped) referenceRange, in the order given; a range with only text that reads as a
+    # simple range ("0-40 U/L") carries that high (``from_text``).
+    reference_ranges: tuple[ReferenceRange, ...] = ()
+
+    @property
+    def reference_high(self) -> Decimal | None:
+        """The first range's high, whoever it is for (the ULN rule chooses by patient; this is for display)."""
+        first = self._first_high()
+        return first.high if first else None
+
+    @property
+    def reference_high_unit(self) -> str | None:
+        first = self._first_high()
+        return first.unit if first else None
+
+    @property
+    def reference_high_from_text(self) -> bool:
+        first = self._first_high()
+        return bool(first and first.from_text)
+
+    def _first_high(self) -> ReferenceRange | None:
+        return next((r for r in self.reference_ranges if r.high is not None), None)
+
+
+class CourseEvidence(NamedTuple):
+    """One dated sign that a medication course was in use: its own dates, or a dispense or dose of it."""
+
+    date: datetime
+    label: str  # "ordered", "asserted", "taken (statement)", "dispensed", "administered", "valid until", ...
+    reference: str | None = None  # the dispense or administration it came from; None: the course's own date
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +119,14 @@ class ClinicalFact:
     verification_status: str | None = None
     notes: tuple[str, ...] = ()
     names: tuple[str, ...] = ()  # the code's text and every coding's display: what name matching reads
+    # A MedicationRequest/MedicationStatement's dated evidence of use, newest first: its own dates and the
+    # dispenses and administrations of the same drug (or naming it). "active" alone is not "taking now".
+    evidence: tuple[CourseEvidence, ...] = ()
+
+    @property
+    def last_evidence(self) -> datetime | None:
+        """The newest evidence that the course was in use (None: not a course, or nothing dated)."""
+        return self.evidence[0].date if self.evidence else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,19 +24,15 @@ Usability is decided for eligibility safety: a wrong "pass" is worse than "unkno
   Example: FHIR core f204 writes ``{"unit": "umol/L", "system": SNOMED, "code": "258814008"}``;
   the SNOMED code is not read as UCUM, but the ``unit`` text is valid, unambiguous UCUM, so the
   unit is ``umol/L``.
-* reference range: the first ``referenceRange`` with no ``type`` or type ``normal`` that has a
-  ``high.value`` gives ``reference_high`` (+ its unit, None when the range has no unit); a range
-  given only as text gives ``reference_range_text``; a simple text (``"0.0-40 U/L"``, ``"10 - 40"``,
-  ``"<40 U/L"``, ``"≤ 1.2"``) gives ``reference_high`` too, with ``reference_high_from_text``: its unit is the
-  one written (it must read as a unit), else the result's own (a lab prints its range in the result's unit).
-  Anything else ("M: 0-40, F: 0-35", "see report", a unit that does not read) gives no high: never a guess.
+* reference ranges: every ``referenceRange`` with no ``type`` or type ``normal`` becomes a ``ReferenceRange``
+  (low, high, unit, the sex and age band it is for; see ``ranges``); the first one's text is
+  ``reference_range_text``. Which range is the patient's is decided by the ULN rule, not here.
 * a coded value's text (``valueCodeableConcept.text``, else its first display) is ``value_text``: dipstick
   results ("2+", "Trace") come coded with a LOINC answer code or as text only.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapter.eligibility.facts.model import ObservationFact
+from adapter.eligibility.facts.ranges import read_reference_ranges, unit_of
 from adapter.eligibility.facts.readers import (
     DateReading,
     Memo,
@@ -56,7 +53,6 @@ from adapter.eligibility.facts.readers import (
     text_of,
 )
 from adapter.units import UnitTable
-from adapter.vocabulary import NORMAL_RANGE
 
 OBSERVATION_USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
 _OBSERVATION_STATUS_REASONS = {
@@ -74,12 +70,6 @@ _VALUE_KEYS = (
     "valueAttachment", "valueReference",
 )  # fmt: skip
 _NO_DATE: DateReading = (None, None, None)
-_NUMBER = r"\d+(?:[.,]\d+)?"
-# "0.0-40 U/L", "10 - 40", "10 to 40 U/L", "<40", "<= 1.2 mg/dL", "≤1.2": a high, and a unit if written.
-_RANGE_TEXT = re.compile(
-    rf"^\s*(?:(?:{_NUMBER})\s*(?:-|–|to)\s*|(?:<=?|≤)\s*)(?P<high>{_NUMBER})\s*(?P<unit>[^\s\d,;:()][^\s,;:()]*)?\s*$",
-    re.IGNORECASE,
-)
 _new_object = object.__new__
 _set_attribute = object.__setattr__
 
@@ -100,7 +90,7 @@ def observation_facts(res: dict[str, Any], reference: str, units: UnitTable, mem
     """The Observation's own fact, then one per component."""
     ctx = _observation_context(res, memo)
     components = res.get("component")
-    if not components:
+    if not components or not isinstance(components, list):  # junk where a list belongs is no component
         return [_observation_fact(res, reference, ctx, (), units, memo)]
     facts = [_observation_fact(res, reference, ctx, (), units, memo, panel=True)]
     for i, component in enumerate(components):
@@ -165,28 +155,6 @@ def _other_dates(res: dict[str, Any], memo: Memo) -> Iterator[tuple[str, DateRea
             yield key, parse_datetime(res[key], memo)
 
 
-def _unit_of(quantity: dict[str, Any], codes: frozenset[str], units: UnitTable, memo: Memo) -> str | None:
-    """The UCUM unit of a Quantity (its ``code``, ``unit`` text and ``system``), or None."""
-    key = (quantity.get("code"), quantity.get("unit"), quantity.get("system"))
-    try:
-        unit = memo.units[key]
-    except KeyError:
-        unit = memo.units[key] = _general_unit(key, units)
-    except TypeError:  # unhashable junk in a unit field
-        return None
-    if unit is None and (key[0] or key[1]):
-        # The analyte's codes only matter when the general table has no answer (IU/L is U/L for ALT only).
-        unit = units.normalize(*key, analyte_codes=codes)
-    return unit or None
-
-
-def _general_unit(key: tuple[Any, Any, Any], units: UnitTable) -> str | None:
-    """The unit without regard to the analyte; "" (not None: nothing more to try) for junk fields."""
-    if any(part is not None and type(part) is not str for part in key):
-        return ""
-    return units.normalize(*key)
-
-
 def _observation_fact(
     element: dict[str, Any],
     reference: str,
@@ -216,14 +184,12 @@ def _observation_fact(
         "value_type": None,
         "value_code": None,
         "value_string": None,
-        "reference_high": None,
-        "reference_high_unit": None,
         "reference_range_text": None,
         "usable": True,
         "unusable_reason": None,
         "notes": ctx.notes,
         "value_text": None,
-        "reference_high_from_text": False,
+        "reference_ranges": (),
     }
     absent = absent_reason(element) if "dataAbsentReason" in element else None
     quantity = element.get("valueQuantity")
@@ -236,7 +202,7 @@ def _observation_fact(
         reasons.append(absent)
     ranges = element.get("referenceRange")
     if ranges:
-        _read_reference_range(ranges, codes, units, memo, fields)
+        read_reference_ranges(ranges, codes, units, memo, fields)
     if reasons:
         fields["usable"] = False
         fields["unusable_reason"] = "; ".join(reasons)
@@ -274,7 +240,7 @@ def _read_quantity(
         reasons.append(f"value out of range for conversion ({raw_value})" if number else
                        f"unreadable value {raw_value!r}")
     fields["comparator"] = quantity.get("comparator")
-    fields["unit"] = _unit_of(quantity, codes, units, memo)
+    fields["unit"] = unit_of(quantity, codes, units, memo)
     return absent
 
 
@@ -300,42 +266,3 @@ def _read_other_value(element: dict[str, Any], fields: dict[str, Any], memo: Mem
                 return True
         return False
     return True
-
-
-def _read_reference_range(
-    ranges: Any, codes: frozenset[str], units: UnitTable, memo: Memo, fields: dict[str, Any]
-) -> None:
-    """The first normal (or untyped) range with a high value; the first such range's text."""
-    for rng in ranges:
-        if type(rng) is not dict:
-            continue
-        kind = rng.get("type")
-        if kind and NORMAL_RANGE not in codes_of(kind, memo):
-            continue
-        if fields["reference_range_text"] is None:
-            fields["reference_range_text"] = rng.get("text")
-        high = rng.get("high")
-        if type(high) is dict and high.get("value") is not None:
-            fields["reference_high"] = decimal_of(high["value"])
-            fields["reference_high_unit"] = _unit_of(high, codes, units, memo)
-            return
-    text = fields["reference_range_text"]
-    if isinstance(text, str):
-        _read_range_text(text, codes, units, memo, fields)
-
-
-def _read_range_text(
-    text: str, codes: frozenset[str], units: UnitTable, memo: Memo, fields: dict[str, Any]
-) -> None:
-    """A high from a simple range text, when it can be read without a doubt (see the module docstring)."""
-    found = _RANGE_TEXT.match(text)
-    if found is None:
-        return
-    high = decimal_of(found["high"].replace(",", "."))
-    written = found["unit"]
-    unit = _unit_of({"unit": written}, codes, units, memo) if written else fields["unit"]
-    if high is None or (written and unit is None):
-        return
-    fields["reference_high"] = Decimal(high)
-    fields["reference_high_unit"] = unit
-    fields["reference_high_from_text"] = True

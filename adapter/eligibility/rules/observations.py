@@ -10,25 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from adapter.eligibility.compare import COMPARATOR_SYMBOL, NEGATED, Interval, judge, show, show_quantity
 from adapter.eligibility.outcome import Evidence, Outcome
+from adapter.eligibility.prose import duration, span
 from adapter.eligibility.rules.context import RuleContext, days, type_label, type_tokens
+from adapter.eligibility.rules.grade_scale import read_on_scale, scale_for
+from adapter.eligibility.rules.uln import NoUln, dimensionless, patient_uln
 from adapter.errors import UnitConversionError
 from adapter.units import convert
-from adapter.units.convert import OUT_OF_RANGE, within_range
 from adapter.vocabulary import ULN_OFFSET, coding_tokens, split_token
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import ObservationFact
+    from adapter.eligibility.options import GradeScaleSpec
 
-DIMENSIONLESS = {None, "1", "{score}"}
 # Dipstick grades as written ("++", "2+", "Trace", "Negative"), as numbers: "> ++" is "> 2".
 _GRADE_TEXT = re.compile(r"^\s*(?P<grade>[^\s(]+)\s*(?:\([^()]*\))?\s*$")
-
-
-def dimensionless(unit: str | None) -> bool:
-    """No unit, UCUM `1`, or a UCUM annotation alone (`{score}`, `{INR}`, `{ratio}`): all mean unity."""
-    if unit in DIMENSIONLESS:
-        return True
-    return unit is not None and unit.startswith("{") and unit.endswith("}") and "}" not in unit[1:-1]
 
 
 def ordinal_grade(text: str | None, grades: Mapping[str, Decimal]) -> Decimal | None:
@@ -81,8 +76,8 @@ def select(
         age_days = (ctx.as_of - fact.effective.date()).days
         if age_days > lookback:
             reason = (
-                f"stale: the latest usable {label} result ({fact.reference}, {when}) is {age_days} days "
-                f"old; results within {lookback} days are required"
+                f"stale: the latest usable {label} result ({fact.reference}, {when}) is {duration(age_days)} "
+                f"old — results within {span(lookback)} are required"
             )
             return None, Outcome("unknown", reason, (evidence(fact),), (need(label, codes),)), skipped
         return fact, None, skipped
@@ -129,12 +124,8 @@ def numeric(
     """The result's value in `target_unit` (None: keep its own unit), or why it cannot be had."""
     value = fact.value
     unit = fact.unit
-    if value is None and fact.value_code:
-        answers = ctx.options.ordinal_answers
-        value = next((answers[c] for c in fact.value_code if c in answers), None)
-        unit = None
-    if value is None and dimensionless(target_unit):
-        value = ordinal_grade(fact.value_text or fact.value_string, ctx.options.ordinal_texts)
+    if value is None and (fact.value_code or fact.value_text or fact.value_string):
+        value = answer_value(ctx, fact, codes, dimensionless(target_unit))
         unit = None
     if value is None:
         written = fact.value_text or fact.value_string
@@ -153,6 +144,35 @@ def numeric(
         return convert(value, unit, target_unit, molar_mass=molar_mass(ctx, fact, codes)), target_unit
     except UnitConversionError as exc:
         return f"{fact.reference}: {exc}"
+
+
+def answer_value(ctx: RuleContext, fact: ObservationFact, codes: Sequence[str], graded: bool) -> Decimal | None:
+    """A coded or written answer as a number: this test's own answers first (the concept's `answers`,
+    `answer_texts`), then the global ordinal tables; texts only when the criterion compares without a unit."""
+    found = coded_answer(ctx, fact, codes)
+    return found if found is not None or not graded else written_answer(ctx, fact, codes)
+
+
+def coded_answer(ctx: RuleContext, fact: ObservationFact, codes: Sequence[str]) -> Decimal | None:
+    options = ctx.options
+    own = next((options.answers[c] for c in codes if c in options.answers), None)
+    for table in (own, options.ordinal_answers):
+        if table and fact.value_code:
+            found = next((table[c] for c in sorted(fact.value_code) if c in table), None)
+            if found is not None:
+                return found
+    return None
+
+
+def written_answer(ctx: RuleContext, fact: ObservationFact, codes: Sequence[str]) -> Decimal | None:
+    options = ctx.options
+    own = next((options.answer_texts[c] for c in codes if c in options.answer_texts), None)
+    written = fact.value_text or fact.value_string
+    for grades in (own, options.ordinal_texts):
+        found = ordinal_grade(written, grades) if grades else None
+        if found is not None:
+            return found
+    return None
 
 
 def _observation_value(
@@ -188,14 +208,32 @@ def _observation_value(
     if wanted_value is None:
         return Outcome("manual", f"{label}: this kind of value is not interpreted")
     target, criterion, goal = wanted_value
+    scale = scale_for(ctx, fact, codes, target)
+    if scale is not None:
+        return _on_scale(fact, scale, criterion, goal, label, codes, ignored)
     found = numeric(ctx, fact, target, codes)
     if isinstance(found, str):
         return Outcome("unknown", found, (evidence(fact),), (need(label, codes),))
     value, unit = found
     written = fact.value_text or fact.value_string
-    graded = fact.value is None and written and ordinal_grade(written, ctx.options.ordinal_texts) is not None
+    graded = fact.value is None and written and coded_answer(ctx, fact, codes) is None
     note = f" (reported as {written!r})" if graded else ""
     return _judge(fact, value, unit, criterion, quantity, goal, label, ignored, note)
+
+
+def _on_scale(fact: ObservationFact, scale: GradeScaleSpec, criterion: Interval, goal: str, label: str,
+              codes: Sequence[str], ignored: str) -> Outcome:
+    """A strip reported as a concentration, compared as the grade it stands for."""
+    read = read_on_scale(fact, scale, criterion)
+    if isinstance(read, str):
+        return Outcome("unknown", read, (evidence(fact),), (need(label, codes),), fact.effective)
+    decided, shown = read
+    if decided is None:
+        return Outcome("unknown", f"{label} {shown}: cannot be compared with {goal}{ignored}", (evidence(fact),),
+                       (label,), fact.effective)
+    verb = "meets" if decided else "does not meet"
+    return Outcome("pass" if decided else "fail", f"{label} {shown}, which {verb} {goal}{ignored}",
+                   (evidence(fact),), anchor_date=fact.effective)
 
 
 def _criterion(
@@ -251,41 +289,20 @@ def _judge(
 def _against_uln(
     ctx: RuleContext, fact: ObservationFact, quantity: Mapping[str, Any], label: str, codes: list[str], ignored: str
 ) -> Outcome:
-    """`offset` UNL: the threshold is a multiple of the result's own upper reference limit."""
+    """`offset` UNL: the threshold is a multiple of the upper reference limit that is this patient's (`uln`)."""
     multiple = Decimal(str(quantity["value"]))
-    if fact.reference_high is None:
-        given = fact.reference_range_text
-        text = f" (reference range given only as text: {given!r})" if given else ""
-        return Outcome(
-            "unknown",
-            f"{fact.reference}: no upper reference limit (ULN) on the result{text}",
-            (evidence(fact),),
-            (f"{label} with its reference range",),
-        )
-    if fact.reference_high_unit is None and not dimensionless(fact.unit):
-        return Outcome(
-            "unknown",
-            f"{fact.reference}: the reference range high has no unit",
-            (evidence(fact),),
-            (f"{label} with its reference range",),
-        )
+    if not fact.reference_ranges and fact.reference_range_text is None and ctx.options.reference_ranges is None:
+        return Outcome("unknown", f"{fact.reference}: no upper reference limit (ULN) on the result",
+                       (evidence(fact),), (f"{label} with its reference range",))
     found = numeric(ctx, fact, None, codes)
     if isinstance(found, str):
         return Outcome("unknown", found, (evidence(fact),), (need(label, codes),))
     value, unit = found
-    uln = fact.reference_high
-    high_unit = fact.reference_high_unit
-    if high_unit not in (None, unit) and not (dimensionless(high_unit) and dimensionless(unit)):
-        try:
-            uln = convert(uln, str(fact.reference_high_unit), str(unit), molar_mass=molar_mass(ctx, fact, codes))
-        except UnitConversionError as exc:
-            return Outcome("unknown", f"{fact.reference}: ULN {exc}", (evidence(fact),), (label,))
-    if not within_range(uln):  # bounded arithmetic: an absurd ULN is no limit
-        return Outcome("unknown", f"{fact.reference}: ULN {show(uln)} {OUT_OF_RANGE}", (evidence(fact),), (label,))
-    limit = multiple * uln
+    uln = patient_uln(ctx.facts, fact, unit, molar_mass(ctx, fact, codes), ctx.options.reference_ranges, label)
+    if isinstance(uln, NoUln):
+        return Outcome("unknown", uln.reason, (evidence(fact),), uln.missing)
+    limit = multiple * uln.value
     criterion = Interval.satisfying(quantity.get("comparator") or "<=", limit)
-    range_text = fact.reference_range_text
-    from_text = f", read from the reference range text {range_text!r}" if fact.reference_high_from_text else ""
-    note = f" ({show(multiple)} × ULN {show_quantity(uln, unit)}{from_text})"
+    note = f" ({show(multiple)} × {uln.described})"
     goal = show_quantity(limit, unit, against=(value,))
     return _judge(fact, value, unit, criterion, quantity, goal, label, ignored, note)

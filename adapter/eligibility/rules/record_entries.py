@@ -16,6 +16,8 @@ the rule is careful about what "no entry" is. An entry of the right kind counts 
 Status: a Condition or allergy that is no longer active (inactive, resolved, remission) counts only when the
 extension says `history` ("history of HIV"); then, within a window, it counts when it was present during the
 window (its onset in it, or still active at its start, or abated after it began; no abatement date: unknown).
+A medication order or statement is placed by its evidence of use, not its status (`rules.courses`): an active
+one whose newest evidence is older than the window is unknown, "confirm still taking", that date cited.
 """
 
 from __future__ import annotations
@@ -23,13 +25,33 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from adapter.eligibility.facts.model import CourseEvidence
 from adapter.eligibility.outcome import Evidence, Outcome
-from adapter.eligibility.rules.context import RuleContext, days, type_tokens
-from adapter.vocabulary import CANONICAL_BASE, RECORD_KIND_BY_TYPE_TOKEN, RecordKind, coding_tokens, split_token
+from adapter.eligibility.prose import span
+from adapter.eligibility.result import UnrecognizedEntries
+from adapter.eligibility.rules.context import RuleContext, days, type_label, type_tokens
+from adapter.eligibility.rules.courses import (
+    Placed,
+    Spans,
+    across,
+    is_course,
+    place_course,
+    stale_missing,
+    stale_reason,
+    when,
+)
+from adapter.vocabulary import (
+    CANONICAL_BASE,
+    RECORD_KIND_BY_NAME,
+    RECORD_KIND_BY_TYPE_TOKEN,
+    RecordKind,
+    coding_tokens,
+    split_token,
+)
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import ClinicalFact, PatientFacts
@@ -40,9 +62,8 @@ RECORD_ENTRY_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/record-entry-rea
 NOT_CURRENT_CONDITION = {"inactive", "resolved", "remission"}
 UNCONFIRMED_CONDITION = {"unconfirmed", "provisional", "differential"}
 VERIFIED_KINDS = {"conditions", "allergies"}  # the kinds with clinicalStatus and verificationStatus
-# Time spans for each anchor: (start, end, how the reason names the anchor).
-Spans = list[tuple[datetime, datetime, str]]
 Match = Literal["item", "partial", "possible"]
+_NAME_MEMO_LIMIT = 4096
 
 
 def name_pattern(text: str) -> re.Pattern[str] | None:
@@ -70,6 +91,7 @@ class EntryQuery:
     history: bool
     display: str
     systems: frozenset[str] = field(default_factory=frozenset)  # code systems of the value set and partial codes
+    _seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)  # name → pattern found in it
 
     @classmethod
     def of(cls, definition: Mapping[str, Any], kind: RecordKind) -> EntryQuery:
@@ -88,9 +110,20 @@ class EntryQuery:
         partial = next((c for c in sorted(fact.codes) if c in self.partial), None)
         if partial is not None:
             return "partial", partial
-        if self.pattern is not None and any(self.pattern.search(n) for n in _names(fact)):
+        if self.pattern is not None and any(self.names(n) for n in _names(fact)):
             return ("possible" if self.wanted else "item"), None
         return None
+
+    def names(self, name: str) -> bool:
+        """Whether the item's names occur in `name`. Remembered per name: records repeat the same displays across
+        patients, and a value set's synonyms make a long pattern (bounded, so a hostile record cannot grow it)."""
+        hit = self._seen.get(name)
+        if hit is None:
+            assert self.pattern is not None
+            if len(self._seen) >= _NAME_MEMO_LIMIT:
+                self._seen.clear()
+            hit = self._seen[name] = self.pattern.search(name) is not None
+        return hit
 
 
 def _reading(extensions: Iterable[Any]) -> tuple[bool, dict[str, str]]:
@@ -125,9 +158,11 @@ def _shown(fact: ClinicalFact) -> str:
 class _Found:
     """The entries that count, sorted by how sure they are."""
 
-    certain: list[ClinicalFact] = field(default_factory=list)
+    # (entry, the dated use that placed it, how the reason shows that use)
+    certain: list[tuple[ClinicalFact, CourseEvidence | None, str | None]] = field(default_factory=list)
     doubts: list[tuple[ClinicalFact, str]] = field(default_factory=list)  # (entry, why it may be the item)
     ignored: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # what would settle a doubt, beyond confirming the item
 
 
 def record_entry(ctx: RuleContext, definition: Mapping[str, Any], windows: list[Mapping[str, Any]]) -> Outcome:
@@ -144,14 +179,31 @@ def record_entry(ctx: RuleContext, definition: Mapping[str, Any], windows: list[
         _classify(ctx, query, fact, spans, where, found)
     note = f" ({'; '.join(found.ignored)})" if found.ignored else ""
     if found.certain:
-        first = found.certain[0]
-        evidence = tuple(Evidence(reference=f.reference, value=f.text, date=f.date) for f in found.certain)
-        return Outcome("pass", f"{query.display} recorded{where}: {first.text or first.reference}{note}", evidence)
+        first, _, shown_use = found.certain[0]
+        dated = f" — {shown_use}" if shown_use else ""
+        evidence = _evidence(found.certain)
+        return Outcome("pass", f"{query.display} recorded{where}: {first.text or first.reference}{dated}{note}",
+                       evidence)
     if found.doubts:
         evidence = tuple(Evidence(reference=f.reference, value=f.text, date=f.date) for f, _ in found.doubts)
         reason = "; ".join(why for _, why in found.doubts)
-        return Outcome("unknown", f"{reason}{note}", evidence, (f"confirmation of {query.display}{where}",))
+        # A stale course is settled by its own missing entry; any other doubt by confirming the item.
+        confirm = (f"confirmation of {query.display}{where}",) if len(found.missing) < len(found.doubts) else ()
+        missing = (*found.missing, *confirm)
+        return Outcome("unknown", f"{reason}{note}", evidence, missing)
     return Outcome("fail", f"no {query.display} recorded{where}{note}")
+
+
+def _evidence(certain: list[tuple[ClinicalFact, CourseEvidence | None, str | None]]) -> tuple[Evidence, ...]:
+    """The entries that count; a course placed by a dispense or a dose cites that resource too."""
+    cited: dict[str, Evidence] = {}
+    for fact, used, shown_use in certain:
+        cited.setdefault(fact.reference, Evidence(reference=fact.reference, value=fact.text, date=fact.date,
+                                                  note=shown_use))
+        if used is not None and used.reference:
+            cited.setdefault(used.reference, Evidence(reference=used.reference, value=fact.text, date=used.date,
+                                                      note=used.label))
+    return tuple(cited.values())
 
 
 def _classify(
@@ -173,7 +225,7 @@ def _classify(
     if not_current and not query.history:
         found.ignored.append(f"{fact.reference} is {fact.status}")
         return
-    placed = "in" if spans is None else _placed(fact, spans, not_current)
+    placed, used = ("in", None) if spans is None else _placed(ctx, fact, spans, not_current)
     if placed == "out":
         return
     shown = _shown(fact)
@@ -196,52 +248,51 @@ def _classify(
         found.doubts.append(
             (fact, f"{fact.reference} '{shown}' is {fact.status} with no end date: it may have been present{where}")
         )
+    elif placed == "stale":
+        assert used is not None
+        found.doubts.append((fact, stale_reason(fact, shown, used, where)))
+        found.missing.append(stale_missing(fact, shown, where))
     else:
-        found.certain.append(fact)
+        shown_use = None if used is None else across(fact, used) if placed == "across" else when(used)
+        found.certain.append((fact, used, shown_use))
 
 
-def _placed(fact: ClinicalFact, spans: Spans, not_current: bool) -> Literal["in", "out", "undated", "open"]:
-    """Where the entry falls against the windows: in one, out of all, without a date, or possibly in (open)."""
+def _placed(ctx: RuleContext, fact: ClinicalFact, spans: Spans, not_current: bool) -> Placed:
+    """Where the entry falls against the windows: in one, out of all, without a date, possibly in (open), or an
+    active course with no use shown in them (stale); with the dated use that says so, for a medication."""
+    if is_course(fact):
+        return place_course(fact, spans, ctx.end_of_day)
     if fact.date is None:
-        return "undated"
+        return "undated", None
     if any(start <= fact.date <= end for start, end, _ in spans):
-        return "in"
-    if fact.resource_type != "Condition":
-        return _placed_course(fact, spans)
-    # A condition is present from its onset until it abates: it counts when that overlaps a window.
+        return "in", _dose(fact)
     before = [(start, end) for start, end, _ in spans if fact.date < start]
     if not before:
-        return "out"
+        return "out", None
+    if fact.resource_type != "Condition":
+        # An administration or a procedure: the moment it happened, or its period when it reaches the window.
+        reaches = fact.end is not None and any(fact.end >= start for start, _ in before)
+        return ("in", _dose(fact)) if reaches else ("out", None)
+    # A condition is present from its onset until it abates: it counts when that overlaps a window.
     if not not_current:
-        return "in"  # still active: present throughout the window
+        return "in", None  # still active: present throughout the window
     if fact.end is None:
-        return "open"
-    return "in" if any(fact.end >= start for start, _ in before) else "out"
+        return "open", None
+    return ("in" if any(fact.end >= start for start, _ in before) else "out"), None
 
 
-# Medication statuses that say the patient is still on it (FHIR R4/R5 MedicationStatement and MedicationRequest).
-ONGOING_MEDICATION = frozenset({"active", "on-hold"})
-_COURSES = frozenset({"MedicationStatement", "MedicationRequest"})
-
-
-def _placed_course(fact: ClinicalFact, spans: Spans) -> Literal["in", "out", "open"]:
-    """A medication or procedure that began before a window: in it when it ran into the window. A course still
-    active is in; one with an end date is in when the end reaches the window; a finished statement or request with
-    no end date may have run into it (open) — a start date alone must not hide a recent dose."""
-    before = [start for start, _, _ in spans if fact.date is not None and fact.date < start]
-    if not before:
-        return "out"
-    if fact.end is not None:
-        return "in" if any(fact.end >= start for start in before) else "out"
-    if fact.resource_type not in _COURSES:
-        return "out"  # an administration or a procedure without a period is the moment it happened
-    return "in" if fact.status in ONGOING_MEDICATION else "open"
+def _dose(fact: ClinicalFact) -> CourseEvidence | None:
+    """An administration's date as the reason shows it; None for other entries (their date is their own)."""
+    if fact.resource_type != "MedicationAdministration" or fact.date is None:
+        return None
+    return CourseEvidence(fact.end or fact.date, "administered")
 
 
 def entry_window(ctx: RuleContext, windows: list[Mapping[str, Any]]) -> tuple[tuple[Spans, str] | None, Outcome | None]:
     """The time window for a record entry: relative to other results (eventId) or the evaluation date."""
     spans: Spans = []
-    undated: list[str] = []
+    undated: list[str] = []  # the anchors' names
+    settle: list[str] = []  # what would give them a date
     for window in windows:
         low = days((window.get("range") or {}).get("low"))
         high = days((window.get("range") or {}).get("high")) or Decimal(0)
@@ -252,22 +303,34 @@ def entry_window(ctx: RuleContext, windows: list[Mapping[str, Any]]) -> tuple[tu
             target = ctx.by_link.get(anchor_id)
             if target is None:
                 return None, Outcome("manual", f"time window refers to unknown characteristic {anchor_id!r}")
-            anchor = ctx.characteristic(target).anchor_date
+            anchored = ctx.characteristic(target)
+            anchor = anchored.anchor_date
+            name = anchor_name(target)
             if anchor is None:
-                undated.append(anchor_id)
+                undated.append(name)
+                settle += anchored.missing or (name,)
                 continue
-            base, label = anchor, f"{anchor_id} ({anchor.date().isoformat()})"
+            base, label = anchor, f"the {name} result ({anchor.date().isoformat()})"
         else:
             base, label = ctx.end_of_day, "the evaluation date"
         spans.append((base + timedelta(days=float(low)), base + timedelta(days=float(high)), label))
     if not spans:
         if undated:
-            return None, Outcome(
-                "unknown", f"no dated result for {', '.join(undated)} to place the window", (), tuple(undated)
-            )
+            names = ", ".join(undated[:-1]) + f" or {undated[-1]}" if len(undated) > 1 else undated[0]
+            return None, Outcome("unknown", f"no dated {names} result to place the window", (), tuple(settle))
         return None, None
     span_days = int(abs(days((windows[0].get("range") or {}).get("low")) or Decimal(0)))
-    return (spans, f" within {span_days} days before {', '.join(s[2] for s in spans)}"), None
+    return (spans, f" within {span(span_days)} before {', '.join(s[2] for s in spans)}"), None
+
+
+def anchor_name(characteristic: Mapping[str, Any]) -> str:
+    """How a reason names the result a window is placed by: its type's display ("Hemoglobin"), never its id."""
+    definition = characteristic.get("definitionByTypeAndValue")
+    if definition:
+        return type_label(definition)
+    children = (characteristic.get("definitionByCombination") or {}).get("characteristic", [])
+    named = [anchor_name(c) for c in children if c.get("definitionByTypeAndValue") or c.get("definitionByCombination")]
+    return " / ".join(dict.fromkeys(named)) or "anchoring"
 
 
 # ------------------------------------------------------------------------- entries no criterion can read
@@ -294,20 +357,23 @@ def _queries(variable: Mapping[str, Any]) -> dict[str, list[EntryQuery]]:
 
 
 def unrecognized_entries(variable: Mapping[str, Any], facts: PatientFacts,
-                         options: EngineOptions | None = None) -> list[str]:
+                         options: EngineOptions | None = None) -> list[UnrecognizedEntries]:
     """Entries of a kind the EvidenceVariable asks about, coded only in code systems none of its items of that
-    kind uses and named by none of them: they cannot be read, so they are reported, never silently absent."""
+    kind uses and named by none of them: they cannot be read, so they are reported — grouped by kind and code
+    systems, every reference kept —, never silently absent."""
     queries = (options.memo.get(variable, "entry-queries", lambda: _queries(variable)) if options is not None
                else _queries(variable))
-    notes: list[str] = []
+    groups: dict[tuple[str, tuple[str, ...]], list[ClinicalFact]] = {}
     for kind_name, kind_queries in queries.items():
         known = frozenset().union(*(q.systems for q in kind_queries))
         for fact in getattr(facts, kind_name):
             if not fact.usable or not fact.codes or any(q.match(fact) for q in kind_queries):
                 continue
-            systems = sorted({split_token(c)[0] for c in fact.codes})
+            systems = tuple(sorted({split_token(c)[0] for c in fact.codes}))
             if known.isdisjoint(systems):
-                shown = f" ('{fact.text}')" if fact.text else ""
-                named = ", ".join(s or "(no code system)" for s in systems)
-                notes.append(f"{fact.reference}{shown} coded only in {named}: not recognized")
-    return notes
+                groups.setdefault((kind_name, systems), []).append(fact)
+    return [
+        UnrecognizedEntries(kind=kind_name, singular=RECORD_KIND_BY_NAME[kind_name].mapping_key, systems=systems,
+                            references=tuple(f.reference for f in found), texts=tuple(f.text for f in found))
+        for (kind_name, systems), found in groups.items()
+    ]

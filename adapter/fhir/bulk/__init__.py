@@ -7,13 +7,22 @@ result, error), `job` (kick-off, polling, delete), `manifest`, `download` (strea
 (`_typeFilter` support), `session` (the HTTP borrowed from the FhirClient), `export` (the whole run).
 """
 
-from adapter.fhir.bulk.export import DEFAULT_MAX_POLL_WAIT_S, DEFAULT_POLL_TIMEOUT_S, export_to_directory
-from adapter.fhir.bulk.model import BulkExportError, ExportRequest, ExportResult
+from adapter.fhir.bulk.export import (
+    DEFAULT_MAX_POLL_WAIT_S,
+    DEFAULT_MIN_POLL_WAIT_S,
+    DEFAULT_POLL_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
+    export_to_directory,
+)
+from adapter.fhir.bulk.model import BulkExportError, DownloadLimits, ExportRequest, ExportResult
 
 __all__ = [
     "DEFAULT_MAX_POLL_WAIT_S",
+    "DEFAULT_MIN_POLL_WAIT_S",
     "DEFAULT_POLL_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_S",
     "BulkExportError",
+    "DownloadLimits",
     "ExportRequest",
     "ExportResult",
     "export_to_directory",

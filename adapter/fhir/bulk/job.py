@@ -16,16 +16,15 @@ from adapter.fhir.bulk.session import Session
 from adapter.fhir.outcome import JSON_TYPES, server_error
 from adapter.http import (
     Deadline,
-    NotJson,
     Reply,
     RetryPolicy,
     clean_text,
-    decode_json,
     join_raw,
     retry_after_seconds,
     send,
 )
 from adapter.http.transport import display
+from adapter.jsonio import JsonInputError, parse_json
 from adapter.vocabulary import FHIR_JSON
 
 NDJSON = "application/fhir+ndjson"
@@ -34,7 +33,7 @@ MAX_PROGRESS_CHARS = 200
 _ONCE = RetryPolicy(retries=0)  # polling does its own waiting, so each poll is a single attempt
 
 
-def kick_off(session: Session, path: str, params: Sequence[tuple[str, str]]) -> str:
+def kick_off(session: Session, path: str, params: Sequence[tuple[str, str]], deadline: Deadline) -> str:
     """Start the export; the status URL (Content-Location) of the job. BulkExportError if it is refused."""
     url = f"{session.base_url}/{path}"
     where = f"GET {display(url)}"
@@ -43,10 +42,13 @@ def kick_off(session: Session, path: str, params: Sequence[tuple[str, str]]) -> 
         reply = send(
             session.authed, "GET", url, params=list(params),  # type: ignore[arg-type]
             headers={"Accept": FHIR_JSON, "Prefer": "respond-async"}, policy=session.policy,
-            timeout=session.timeout, deadline=session.deadline, max_bytes=MAX_MANIFEST_BYTES, sleep=session.sleep,
+            timeout=session.timeout, deadline=within(session.deadline, deadline, where),
+            max_bytes=MAX_MANIFEST_BYTES, sleep=session.sleep,
         )  # fmt: skip
     except TransportError as exc:
         raise BulkExportError(None, f"export kick-off failed: {exc.detail}", where=where) from None
+    except DeadlineExceeded:
+        raise _timed_out(deadline, "no answer to the kick-off", where) from None
     if reply.status != 202:
         if reply.ok:
             raise BulkExportError(reply.status, "expected 202 Accepted for an asynchronous export", where=where)
@@ -62,10 +64,13 @@ def poll(
     session: Session,
     status_url: str,
     deadline: Deadline,
-    max_wait: float,
+    waits: tuple[float, float],
     on_progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Poll `status_url` until the export is complete; the manifest JSON. BulkExportError on failure or timeout."""
+    """Poll `status_url` until the export is complete; the manifest JSON. BulkExportError on failure or timeout.
+
+    `waits` is (floor, cap) of every pause, whatever Retry-After asks: `Retry-After: 0` must not make a poll loop.
+    """
     where = f"GET {display(status_url)}"
     http = session.http_for(status_url)
     polls = failures = 0
@@ -90,20 +95,18 @@ def poll(
             if progress:
                 last = progress
                 on_progress(f"export in progress: {progress}")
-            wait = _wait(reply, session.policy.backoff_delay(polls), max_wait)
+            wait = _wait(reply, session.policy.backoff_delay(polls), waits)
         elif reply is None or reply.status in session.policy.retryable_statuses:
             failures += 1
             if reply is not None:
                 last = f"HTTP {reply.status} while polling"
                 on_progress(f"export status: HTTP {reply.status}; trying again")
-            wait = _wait(reply, session.policy.backoff_delay(failures - 1), max_wait)
+            wait = _wait(reply, session.policy.backoff_delay(failures - 1), waits)
         else:
             error = server_error(reply, where)
             raise BulkExportError(error.status, f"export failed: {error.message}", error.operation_outcome, where=where)
         if wait >= deadline.remaining():
-            raise BulkExportError(
-                None, f"export not complete within the {deadline.seconds:g}s poll timeout ({last})", where=where
-            )
+            raise _timed_out(deadline, last, where)
         session.sleep(wait)
 
 
@@ -131,14 +134,28 @@ def _manifest_json(reply: Reply, where: str) -> dict[str, Any]:
     if mime and mime not in JSON_TYPES:
         raise BulkExportError(200, f"expected the export manifest as JSON, got Content-Type {mime!r}", where=where)
     try:
-        data = decode_json(reply.body)
-    except NotJson as exc:
-        raise BulkExportError(200, f"the export manifest is {exc}", where=where) from None
+        data = parse_json(reply.body, "the export manifest", max_bytes=MAX_MANIFEST_BYTES)  # depth, size bounded
+    except JsonInputError as exc:
+        raise BulkExportError(200, clean_text(str(exc), 300), where=where) from None
     if not isinstance(data, dict):
         raise BulkExportError(200, "the export manifest is not a JSON object", where=where)
     return data
 
 
-def _wait(reply: Reply | None, fallback: float, cap: float) -> float:
+def _wait(reply: Reply | None, fallback: float, waits: tuple[float, float]) -> float:
+    floor, cap = min(waits), max(waits)
     asked = retry_after_seconds(reply.headers.get("Retry-After"), cap) if reply is not None else None
-    return asked if asked is not None else min(fallback, cap)
+    return max(asked if asked is not None else min(fallback, cap), floor)
+
+
+def within(seconds: float, deadline: Deadline, where: str) -> Deadline:
+    """A call's own deadline (`seconds`), cut to what remains of the export's."""
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise _timed_out(deadline, "out of time", where)
+    return Deadline(min(seconds, remaining))
+
+
+def _timed_out(deadline: Deadline, last: str, where: str) -> BulkExportError:
+    return BulkExportError(None, f"export not complete within the {deadline.seconds:g}s export timeout ({last})",
+                           where=where)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from adapter.fhir.bulk.model import RESOURCE_TYPE, BulkExportError
 from adapter.http import clean_text, join_raw
@@ -46,8 +46,8 @@ def parse_manifest(data: Any, status_url: str, where: str) -> Manifest:
     when = data.get("transactionTime")
     request = data.get("request")
     return Manifest(
-        transaction_time=when if isinstance(when, str) else None,
-        request=request if isinstance(request, str) else "",
+        transaction_time=when if _text(when, 64) else None,
+        request=request if _text(request, 8192) else "",
         requires_access_token=requires,
         output=_entries(data.get("output"), "output", status_url, where),
         error=_entries(data.get("error"), "error", status_url, where),
@@ -64,7 +64,7 @@ def _entries(value: Any, key: str, status_url: str, where: str) -> tuple[OutputF
     for n, entry in enumerate(value):
         kind = entry.get("type") if isinstance(entry, Mapping) else None
         url = entry.get("url") if isinstance(entry, Mapping) else None
-        if not isinstance(kind, str) or not RESOURCE_TYPE.fullmatch(kind) or not isinstance(url, str) or not url:
+        if not isinstance(kind, str) or not RESOURCE_TYPE.fullmatch(kind) or not _text(url, 8192):
             shown = clean_text(repr(entry), 120)
             raise BulkExportError(
                 200, f"the export manifest's {key}[{n}] needs a resource type and a url, got {shown}", where=where
@@ -73,3 +73,8 @@ def _entries(value: Any, key: str, status_url: str, where: str) -> tuple[OutputF
         name = f"{kind}.ndjson" if seen[kind] == 1 else f"{kind}.{seen[kind]}.ndjson"
         files.append(OutputFile(kind, join_raw(status_url, url), name))
     return tuple(files)
+
+
+def _text(value: Any, limit: int) -> TypeGuard[str]:
+    """A non-empty string fit to be shown and sent on: printable (no control characters, no lone surrogates)."""
+    return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()

@@ -57,13 +57,26 @@ class ExportRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class DownloadLimits:
+    """What an export's downloads may cost (docs/bulk-data.md, Limits). A server that sends more, or a connection
+    that keeps breaking without real progress, fails the export with one line instead of filling the disk or
+    looping."""
+
+    max_file_bytes: int = 2 << 30  # one file as written to disk (decoded)
+    max_total_bytes: int = 64 << 30  # all files of the export together
+    max_resumes: int = 16  # interrupted attempts per file, whatever each brought
+    min_progress_bytes: int = 64 << 10  # an interrupted attempt bringing less counts as a failed one
+
+
+@dataclass(frozen=True, slots=True)
 class ExportResult:
     """A finished export on disk.
 
     `files` are the data files in `directory` (`<Type>.ndjson`, `<Type>.2.ndjson`, …) in manifest order;
     `error_files` the server's OperationOutcome files (under `directory/error/`), and `server_errors` the messages
     in them. `type_filters_sent` says whether `_typeFilter` went to the server (False: it does not declare it,
-    the export is unfiltered).
+    the export is unfiltered). `refused_files`: one message per manifest file on an origin that was not allowed
+    (not fetched).
     """
 
     directory: Path
@@ -73,3 +86,4 @@ class ExportResult:
     server_errors: tuple[str, ...] = ()
     error_files: tuple[Path, ...] = ()
     type_filters_sent: bool = False
+    refused_files: tuple[str, ...] = ()

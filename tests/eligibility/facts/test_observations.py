@@ -376,3 +376,12 @@ def test_fhir_core_f204_creatinine(unit_table: UnitTable):
     assert fact.unit == "umol/L" and fact.unit_display == "umol/L"
     assert fact.reference_high == Decimal(104) and fact.reference_high_unit is None
     assert facts.observations_for([f"{LOINC}|2160-0"]) == []  # a local code only, no LOINC
+
+
+@pytest.mark.parametrize("junk", [True, 7, "x", {"code": {}}])
+def test_component_that_is_not_a_list_is_no_component(junk, unit_table: UnitTable):
+    """Found by the service fuzzer: `"component": true` was a TypeError (a 500 on REST $evaluate)."""
+    resource = obs("o1", value=13.5)
+    resource["component"] = junk
+    facts = extract_facts([patient(), resource], units=unit_table)
+    assert [f.reference for f in facts.observations[f"{LOINC}|718-7"]] == ["Observation/o1"]

@@ -68,10 +68,27 @@ def test_generic_observation_coded_value_gender_and_age():
     adult = by_value(concept(SNOMED, "424144002"), valueQuantity=qty(18, "a", ">="))
     under_55 = by_value(concept(SNOMED, "424144002"), valueQuantity=qty(55, "a", "<"))
     months = by_value(concept(SNOMED, "424144002"), valueQuantity=qty(216, "mo", ">="))
-    got = run(never, daily, female, male, adult, under_55, months)
-    assert [r for r, _ in got] == ["pass", "fail", "pass", "fail", "pass", "fail", "manual"]
+    too_many_weeks = by_value(concept(SNOMED, "424144002"), valueQuantity=qty(100_000, "wk", ">="))
+    hours = by_value(concept(SNOMED, "424144002"), valueQuantity=qty(18, "h", ">="))
+    got = run(never, daily, female, male, adult, under_55, months, too_many_weeks, hours)
+    assert [r for r, _ in got] == ["pass", "fail", "pass", "fail", "pass", "fail", "pass", "fail", "manual"]
     assert got[0][1] == "Smoking is never smoker" and got[3][1] == "sex female, not male"
     assert got[5][1] == "age 55 outside < 55 years"
+    assert got[6][1].startswith("age 6") and "months within ≥ 216 months" in got[6][1]
+
+
+@pytest.mark.parametrize(
+    "unit, born, as_of, expected",
+    [("mo", "2000-01-31", "2000-02-29", 0), ("mo", "2000-01-15", "2000-02-15", 1),
+     ("a", "2000-02-29", "2018-02-28", 17), ("a", "2000-02-29", "2018-03-01", 18),
+     ("wk", "2026-01-01", "2026-01-15", 2), ("d", "2026-01-01", "2026-01-15", 14)],
+)
+def test_completed_age_in_each_unit(unit, born, as_of, expected):
+    from datetime import date
+
+    from adapter.eligibility.rules.demographics import completed
+
+    assert completed(unit, date.fromisoformat(born), date.fromisoformat(as_of)) == expected
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from tests.eligibility.rules.helpers import (
 VERDICTS = {
     "p-eligible-us-units": ("potentially-eligible", "potentially-eligible"),
     "p-eligible-si-units": ("potentially-eligible", "potentially-eligible"),
-    "p-hcg-positive": ("potentially-eligible", "insufficient-data"),
+    "p-hcg-positive": ("ineligible", "ineligible"),  # a positive hCG within 7 days: both trials (issue 17)
     "p-edge-787251-pass": ("potentially-eligible", "ineligible"),
     "p-edge-787251-fail": ("ineligible", "ineligible"),
     "p-edge-629-pass": ("ineligible", "potentially-eligible"),
@@ -103,10 +103,12 @@ NOT_PASSING = {
     ("p-unitless-hemoglobin", T629): {"inc-hemoglobin": "unknown"},
     ("p-platelets-below-50", T787251): {"inc-platelets": "fail"},
     ("p-platelets-below-50", T629): {"inc-platelets": "fail"},
-    ("p-only-hemoglobin-entered-in-error", T787251): {"inc-hemoglobin": "unknown"},
+    ("p-only-hemoglobin-entered-in-error", T787251): {"inc-hemoglobin": "unknown",
+                                                      "inc-contraception-pregnancy": "unknown"},  # no hCG test
     ("p-only-hemoglobin-entered-in-error", T629): {"inc-hemoglobin": "unknown",
                                                    "exc-pregnancy-lactation": "unknown"},  # a woman, no hCG test
-    ("p-hcg-positive", T629): {"exc-pregnancy-lactation": "unknown"},  # "Positive": confirm
+    ("p-hcg-positive", T629): {"exc-pregnancy-lactation": "fail"},  # LOINC/SNOMED/text "Positive" = 1
+    ("p-hcg-positive", T787251): {"inc-contraception-pregnancy": "fail"},  # needs a negative test
     ("p-alt-3x-no-liver-mets", T787251): {"inc-alt-ast": "fail"},
     ("p-alt-3x-no-liver-mets", T629): {"inc-alt-ast": "fail"},
     ("p-transfusion-5-days-before", T787251): {"inc-hemoglobin": "fail"},
@@ -158,17 +160,17 @@ BORDERLINE = [
     ("p-edge-629-fail", T629, "inc-hemoglobin", "fail", ["99 g/L < 100 g/L"]),
     ("p-edge-629-fail", T787251, "inc-hemoglobin", "pass", ["99 g/L ≥ 90 g/L"]),
     # ANC: ≥ 1.5 / ≥ 3.0 ×10⁹/L
-    ("p-edge-787251-pass", T787251, "inc-neutrophils", "pass", ["1.5 10*9/L ≥ 1.5 10*9/L"]),
-    ("p-edge-787251-pass", T629, "inc-neutrophils", "fail", ["1.5 10*9/L < 3 10*9/L"]),
-    ("p-edge-787251-fail", T787251, "inc-neutrophils", "fail", ["1.4 10*9/L < 1.5 10*9/L"]),
-    ("p-edge-629-pass", T629, "inc-neutrophils", "pass", ["3 10*9/L ≥ 3 10*9/L"]),
-    ("p-edge-629-fail", T629, "inc-neutrophils", "fail", ["2.9 10*9/L < 3 10*9/L"]),
-    # platelets: ≥ 80 / ≥ 100 ×10⁹/L; 80000 /uL is 80 ×10⁹/L
-    ("p-edge-787251-pass", T787251, "inc-platelets", "pass", ["80000 /uL = 80 10*9/L ≥ 80 10*9/L"]),
-    ("p-edge-787251-pass", T629, "inc-platelets", "fail", ["80 10*9/L < 100 10*9/L"]),
-    ("p-edge-787251-fail", T787251, "inc-platelets", "fail", ["79 10*9/L < 80 10*9/L"]),
-    ("p-edge-629-pass", T629, "inc-platelets", "pass", ["100 10*9/L ≥ 100 10*9/L"]),
-    ("p-edge-629-fail", T629, "inc-platelets", "fail", ["99 10*9/L < 100 10*9/L"]),
+    ("p-edge-787251-pass", T787251, "inc-neutrophils", "pass", ["1.5 10⁹/L ≥ 1.5 10⁹/L"]),
+    ("p-edge-787251-pass", T629, "inc-neutrophils", "fail", ["1.5 10⁹/L < 3 10⁹/L"]),
+    ("p-edge-787251-fail", T787251, "inc-neutrophils", "fail", ["1.4 10⁹/L < 1.5 10⁹/L"]),
+    ("p-edge-629-pass", T629, "inc-neutrophils", "pass", ["3 10⁹/L ≥ 3 10⁹/L"]),
+    ("p-edge-629-fail", T629, "inc-neutrophils", "fail", ["2.9 10⁹/L < 3 10⁹/L"]),
+    # platelets: ≥ 80 / ≥ 100 ×10⁹/L; 80000 /µL is 80 ×10⁹/L
+    ("p-edge-787251-pass", T787251, "inc-platelets", "pass", ["80000 /µL = 80 10⁹/L ≥ 80 10⁹/L"]),
+    ("p-edge-787251-pass", T629, "inc-platelets", "fail", ["80 10⁹/L < 100 10⁹/L"]),
+    ("p-edge-787251-fail", T787251, "inc-platelets", "fail", ["79 10⁹/L < 80 10⁹/L"]),
+    ("p-edge-629-pass", T629, "inc-platelets", "pass", ["100 10⁹/L ≥ 100 10⁹/L"]),
+    ("p-edge-629-fail", T629, "inc-platelets", "fail", ["99 10⁹/L < 100 10⁹/L"]),
     # ALT and AST < 2.5 ×ULN: exactly 2.5 ×ULN fails, just below passes
     ("p-edge-787251-pass", T787251, "inc-alt-ast", "pass", ["99 U/L < 100 U/L", "87 U/L < 87.5 U/L"]),
     ("p-edge-787251-pass", T629, "inc-alt-ast", "pass", ["99 U/L < 100 U/L", "2.5 × ULN 40 U/L"]),
@@ -179,9 +181,9 @@ BORDERLINE = [
     # bilirubin: ≤ 1.5 ×ULN (787251), < 1.5 ×ULN (629): exactly 1.5 ×ULN splits them
     ("p-edge-787251-pass", T787251, "inc-bilirubin", "pass", ["1.8 mg/dL ≤ 1.8 mg/dL", "1.5 × ULN 1.2 mg/dL"]),
     ("p-edge-787251-pass", T629, "inc-bilirubin", "fail", ["1.8 mg/dL ≥ 1.8 mg/dL"]),
-    ("p-edge-629-fail", T787251, "inc-bilirubin", "pass", ["31.5 umol/L ≤ 31.5 umol/L", "ULN 21 umol/L"]),
-    ("p-edge-629-fail", T629, "inc-bilirubin", "fail", ["31.5 umol/L ≥ 31.5 umol/L"]),
-    ("p-edge-629-pass", T629, "inc-bilirubin", "pass", ["31 umol/L < 31.5 umol/L (1.5 × ULN 21 umol/L)"]),
+    ("p-edge-629-fail", T787251, "inc-bilirubin", "pass", ["31.5 µmol/L ≤ 31.5 µmol/L", "ULN 21 µmol/L"]),
+    ("p-edge-629-fail", T629, "inc-bilirubin", "fail", ["31.5 µmol/L ≥ 31.5 µmol/L"]),
+    ("p-edge-629-pass", T629, "inc-bilirubin", "pass", ["31 µmol/L < 31.5 µmol/L (1.5 × ULN 21 µmol/L)"]),
     ("p-edge-787251-fail", T787251, "inc-bilirubin", "fail", ["1.9 mg/dL > 1.8 mg/dL"]),
     # creatinine ≤ 1.5 ×ULN (787251) and ≤ 1 ×ULN (629)
     ("p-edge-787251-pass", T787251, "inc-renal-function", "pass", ["1.95 mg/dL ≤ 1.95 mg/dL"]),
@@ -202,25 +204,25 @@ BORDERLINE = [
     ("p-edge-787251-fail", T787251, "exc-bleeding-coagulation", "fail", [
         "meets exclusion", "16.1 s > 16 s", "43.1 s > 43 s", "1.9 g/L < 2 g/L"]),
     # coagulation, 629: INR/APTT/PT < 1.5 ×ULN to enter, > 1.5 ×ULN excludes; exactly 1.5 ×ULN does neither
-    ("p-edge-629-pass", T629, "inc-inr", "pass", ["1.7 {INR} < 1.8 {INR}"]),
+    ("p-edge-629-pass", T629, "inc-inr", "pass", ["1.7 < 1.8"]),
     ("p-edge-629-pass", T629, "inc-aptt", "pass", ["53 s < 54 s"]),
     ("p-edge-629-pass", T629, "inc-pt", "pass", ["19 s < 19.5 s"]),
-    ("p-edge-629-fail", T629, "inc-inr", "fail", ["1.65 {INR} ≥ 1.65 {INR}"]),
+    ("p-edge-629-fail", T629, "inc-inr", "fail", ["1.65 ≥ 1.65"]),
     ("p-edge-629-fail", T629, "inc-aptt", "fail", ["52.5 s ≥ 52.5 s"]),
     ("p-edge-629-fail", T629, "inc-pt", "fail", ["18 s ≥ 18 s"]),
     ("p-edge-629-fail", T629, "exc-coagulation", "manual", ["Bleeding tendency"]),
     # blood pressure and QTc, 787251: > 150/100 mmHg, QTc > 440 ms
     ("p-edge-787251-pass", T787251, "exc-blood-pressure-cardiac", "manual", ["Myocardial"]),
     ("p-edge-787251-fail", T787251, "exc-blood-pressure-cardiac", "fail", [
-        "151 mm[Hg] > 150 mm[Hg]", "101 mm[Hg] > 100 mm[Hg]", "441 ms > 440 ms"]),
+        "151 mmHg > 150 mmHg", "101 mmHg > 100 mmHg", "441 ms > 440 ms"]),
     # 629: > 140/90 mmHg, QTc > 450 ms (men) / > 470 ms (women)
     ("p-edge-629-pass", T629, "exc-hypertension-cardiac", "manual", ["Coronary heart disease"]),
     ("p-edge-787251-pass", T629, "exc-hypertension-cardiac", "fail", [
-        "150 mm[Hg] > 140 mm[Hg]", "100 mm[Hg] > 90 mm[Hg]"]),
+        "150 mmHg > 140 mmHg", "100 mmHg > 90 mmHg"]),
     ("p-edge-629-fail", T629, "exc-hypertension-cardiac", "fail", [
-        "141 mm[Hg] > 140 mm[Hg]", "91 mm[Hg] > 90 mm[Hg]", "471 ms > 470 ms"]),
+        "141 mmHg > 140 mmHg", "91 mmHg > 90 mmHg", "471 ms > 470 ms"]),
     ("p-edge-629-fail", T787251, "exc-blood-pressure-cardiac", "fail", ["471 ms > 440 ms"]),
-    ("p-edge-787251-fail", T629, "exc-hypertension-cardiac", "fail", ["151 mm[Hg] > 140 mm[Hg]"]),
+    ("p-edge-787251-fail", T629, "exc-hypertension-cardiac", "fail", ["151 mmHg > 140 mmHg"]),
     ("p-edge-629-pass", T787251, "exc-blood-pressure-cardiac", "fail", ["450 ms > 440 ms"]),
     ("p-long-qtc-male", T629, "exc-hypertension-cardiac", "fail", ["sex male", "451 ms > 450 ms"]),
     ("p-long-qtc-male", T787251, "exc-blood-pressure-cardiac", "fail", ["451 ms > 440 ms"]),

@@ -1,5 +1,6 @@
-"""A medication course that began before a window still counts when it ran into it: an active prescription or
-statement is current whatever its start, a finished one without an end date is unknown, a dose is its moment.
+"""A medication course that began before a window still counts when it ran into it: an end date that reaches
+the window, or evidence of use in it; a finished one without an end date is unknown, a dose is its moment; an
+active one with no use shown in the window is unknown ("active" is not "taking now": test_stale_courses.py).
 (787251 `inc-cytotoxic-washout`: ≥ 4 weeks from the last cytotoxic drug.)"""
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def test_cisplatin_is_in_the_platinum_value_set() -> None:
     # a dose 90 days ago: outside (the criterion then rests on its manual part)
     ({"resourceType": "MedicationAdministration", "status": "completed", "medicationCodeableConcept": CISPLATIN,
       "effectiveDateTime": "2026-08-03"}, "manual"),
-    # a prescription written 90 days ago and still active: current, whatever its start
+    # a prescription written 90 days ago and still active, nothing newer: "active" is not "taking now"
     ({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-      "medicationCodeableConcept": CISPLATIN, "authoredOn": "2026-08-03"}, "fail"),
+      "medicationCodeableConcept": CISPLATIN, "authoredOn": "2026-08-03"}, "unknown"),
     # a statement of a course that ended 10 days ago
     ({"resourceType": "MedicationStatement", "status": "completed", "medicationCodeableConcept": CISPLATIN,
       "effectivePeriod": {"start": "2026-07-01", "end": "2026-10-22"}}, "fail"),

@@ -53,9 +53,9 @@ def test_resolved_liver_metastases_do_not_count(reports):
 def test_transfusion_5_days_before_the_blood_count_fails(reports):
     outcome, reason = reports.result("p-transfusion-5-days-before", T787251, "inc-hemoglobin")
     assert outcome == "fail"
-    assert "Blood transfusion recorded within 14 days before hb (2026-10-27)" in reason
+    assert "Blood transfusion recorded within 14 days before the Hemoglobin result (2026-10-27)" in reason
     c = criterion(reports("p-transfusion-5-days-before", T629), "inc-blood-count-no-transfusion")
-    assert c["result"] == "fail" and "within 14 days before inc-hemoglobin (2026-10-27)" in c["reason"]
+    assert c["result"] == "fail" and "within 14 days before the Hemoglobin result (2026-10-27)" in c["reason"]
     assert refs(c) == ["Procedure/transfusion-5-days-before-transfusion"]
     # the Hb value itself is fine
     assert reports.result("p-transfusion-5-days-before", T629, "inc-hemoglobin")[0] == "pass"
@@ -63,7 +63,7 @@ def test_transfusion_5_days_before_the_blood_count_fails(reports):
 
 def test_transfusion_20_days_before_the_blood_count_passes(reports):
     outcome, reason = reports.result("p-transfusion-20-days-before", T787251, "inc-hemoglobin")
-    assert outcome == "pass" and "no Blood transfusion recorded within 14 days before hb" in reason
+    assert outcome == "pass" and "no Blood transfusion recorded within 14 days before the Hemoglobin result" in reason
     assert reports.result("p-transfusion-20-days-before", T629, "inc-blood-count-no-transfusion")[0] == "pass"
 
 
@@ -153,7 +153,7 @@ def test_generic_time_from_event_event_id():
 
     # surgery on 2026-02-20, HbA1c on 2026-03-02: 10 days before
     (r1, why1), = run(combo("all-of", a1c, no_surgery(14)))
-    assert r1 == "fail" and "within 14 days before a1c (2026-03-02)" in why1
+    assert r1 == "fail" and "within 14 days before the HbA1c result (2026-03-02)" in why1
     assert results(combo("all-of", a1c, no_surgery(7))) == ["pass"]
     # weeks work too: 2 wk
     two_weeks = no_surgery(14)

@@ -1,0 +1,192 @@
+"""`trial-adapter evaluate` and `demo`: a patient's FHIR data against the trials, in the format asked for.
+
+`evaluate --format`: `json` (always a list, one report per trial: docs/report.schema.json), `text` (a checklist
+for people), `summary` (one line per trial) or `fhir` (one FHIR R5 `collection` Bundle holding, per trial, the
+ResearchSubject and the Parameters of adapter.render.fhir). Parsed and run like the others in `adapter.cli`,
+whose helpers it shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adapter.cli import (
+    _as_of,
+    _client,
+    _reference_ranges_option,
+    _server_options,
+    _terminology,
+    _terminology_options,
+    _trial_options,
+    _trials,
+    _write_json,
+    load_trial_catalog,
+)
+from adapter.errors import AdapterError
+
+if TYPE_CHECKING:
+    from adapter.evaluation import TrialEvaluation
+
+FORMATS = ("json", "text", "summary", "fhir")
+SAMPLES = "samples"  # the sample patients shipped inside the package (adapter/samples links to fixtures/patients)
+
+
+def read_bundle(source: str) -> Any:
+    """The parsed JSON of a file (or stdin for `-`); XML and NDJSON are named, with what to do instead."""
+    from adapter.errors import PatientDataError
+    from adapter.jsonio import parse_json
+    from adapter.limits import check_resource_count
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PatientDataError(f"{source}: no such file") from None
+    except UnicodeDecodeError:
+        raise PatientDataError(f"{source}: cannot read (not UTF-8 text)") from None
+    except OSError as exc:
+        raise PatientDataError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    if text.lstrip("\ufeff \t\r\n").startswith("<"):
+        raise PatientDataError(f"{source} is XML: this command reads FHIR JSON")
+    try:
+        data = parse_json(text, source)
+    except PatientDataError:
+        if _looks_like_ndjson(text):
+            raise PatientDataError(f"{source} looks like NDJSON (one resource per line): use "
+                                   "`trial-adapter screen --ndjson DIR`") from None
+        raise
+    check_resource_count(data)  # the cap REST, CDS Hooks and screening apply: one line, exit 2
+    return data
+
+
+def _looks_like_ndjson(text: str) -> bool:
+    """Two or more lines, the first of them a whole JSON object on its own (a pretty-printed file's is `{`)."""
+    import json
+
+    lines = [line for line in text.splitlines()[:3] if line.strip()]
+    if len(lines) < 2:
+        return False
+    try:
+        return isinstance(json.loads(lines[0]), dict)
+    except ValueError:
+        return False
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from adapter.eligibility.facts import facts_from_bundle
+    from adapter.evaluation import evaluate_trial
+
+    if (args.bundle is None) == (args.server is None):
+        raise AdapterError("give either --bundle FILE (- for stdin) or --server URL --patient ID")
+    if args.server is not None and not args.patient:
+        raise AdapterError("--server needs --patient ID")
+    catalog = load_trial_catalog(args)
+    terminology = _terminology(args)
+    if terminology is not None:  # at the edge: the engine sees a widened library, then facts with more codes
+        catalog = terminology.augment_catalog(catalog)
+    trials = _trials(args, catalog)
+    as_of = _as_of(args.as_of)
+    if args.server is not None:
+        from adapter.eligibility.facts import extract_facts
+        from adapter.evaluation import observation_codes
+        from adapter.fhir.pull import plan_for, pull_patient
+
+        with _client(args, one_deadline=True) as client:  # the whole pull within --timeout
+            resources = pull_patient(client, args.patient, plan_for(observation_codes(trials)))
+        # The server must answer about the patient asked for; anything else is an input error (exit 2).
+        facts = extract_facts(resources, units=catalog.units, patient_id=args.patient)
+    else:
+        facts = facts_from_bundle(read_bundle(args.bundle), catalog.units)
+    if terminology is not None:
+        facts = terminology.recognize(facts, catalog.concepts)
+        terminology.close()  # keeps the answers in the cache file
+    results = [evaluate_trial(trial, facts, as_of) for trial in trials]
+    if terminology is not None:  # the report says when the server could not be used
+        results = [terminology.annotate(result, facts) for result in results]
+    write_results(results, args.format, verbose=args.verbose)
+    return 0
+
+
+def summary_line(result: TrialEvaluation) -> str:
+    """`NCT03320629  potentially-eligible  pass 14 · fail 0 · unknown 0 · manual 22`."""
+    counts = result.summary
+    tally = " · ".join(f"{kind} {counts[kind]}" for kind in ("pass", "fail", "unknown", "manual"))
+    return f"{result.nct_id}  {result.verdict:<20}  {tally}"
+
+
+def fhir_collection(results: list[TrialEvaluation]) -> dict[str, Any]:
+    """Per trial, the ResearchSubject and its Parameters (adapter.render.fhir), together in one collection Bundle."""
+    from adapter.render.fhir import evaluation_bundle
+
+    entries = [entry for result in results for entry in evaluation_bundle(result)["entry"]]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def write_results(results: list[TrialEvaluation], fmt: str, *, verbose: bool = False) -> None:
+    if fmt == "text":
+        from adapter.render.text import report_text
+
+        colour = sys.stdout.isatty()
+        sys.stdout.write("\n".join(report_text(r, colour=colour, verbose=verbose) for r in results))
+    elif fmt == "summary":
+        sys.stdout.write("".join(summary_line(r) + "\n" for r in results))
+    elif fmt == "fhir":
+        _write_json(fhir_collection(results), None, "")
+    else:
+        from adapter.render.report import report_json
+
+        _write_json([report_json(r) for r in results], None, "")  # always a list, even for one trial
+
+
+def sample_patients() -> Path:
+    """The sample patients shipped inside the package (what `demo` evaluates by default, from any directory)."""
+    from importlib.resources import files
+
+    folder = files("adapter") / SAMPLES
+    if not isinstance(folder, Path) or not folder.is_dir():
+        raise AdapterError("the packaged sample patients are missing; give --patients DIR")
+    return folder
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from adapter.demo import format_table, run_demo
+
+    patients = args.patients if args.patients is not None else sample_patients()
+    rows = run_demo(load_trial_catalog(args), args.out, _as_of(args.as_of), patients)
+    sys.stdout.write(format_table(rows))
+    print(f"FHIR resources and reports written under {args.out}/", file=sys.stderr)
+    return 0
+
+
+def add_evaluate_commands(commands: Any) -> None:
+    evaluate = commands.add_parser("evaluate", help="evaluate a patient's FHIR data against trials")
+    _trial_options(evaluate)
+    evaluate.add_argument("--bundle", metavar="FILE", help="patient Bundle (FHIR JSON, R4 or R5); - reads stdin")
+    evaluate.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
+    evaluate.add_argument("--format", choices=FORMATS, default="json",
+                          help="json: a list of reports, one per trial (docs/report.schema.json); text: a checklist; "
+                               "summary: one line per trial; fhir: a collection Bundle of ResearchSubject + "
+                               "Parameters per trial (default: json)")
+    evaluate.add_argument("--verbose", action="store_true",
+                          help="text: every criterion, also for an ineligible patient (by default their checklist "
+                               "shows the criteria that failed and counts the others)")
+    evaluate.add_argument("--server", metavar="URL", help="FHIR server base URL to pull the patient's data from")
+    evaluate.add_argument("--patient", metavar="ID", help="Patient id on --server")
+    _reference_ranges_option(evaluate)
+    _terminology_options(evaluate)
+    _server_options(evaluate)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    demo = commands.add_parser("demo", help="map every trial and evaluate the sample patients (local files only)")
+    demo.add_argument(
+        "--as-of", metavar="YYYY-MM-DD", default="2026-11-01", help="evaluation date (default: 2026-11-01)"
+    )
+    demo.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
+    demo.add_argument("--patients", type=Path, metavar="DIR",
+                      help="folder of patient Bundles (default: the sample patients shipped with the package, "
+                           "as in fixtures/patients)")
+    _trial_options(demo, select=False)
+    _reference_ranges_option(demo)
+    demo.set_defaults(run=cmd_demo)
