@@ -96,8 +96,16 @@ def _sex_gate(mapping: TrialMapping, record: TrialRecord) -> dict[str, Any] | No
     }
 
 
+def _required(node: Definition) -> list[Definition]:
+    """The nodes a definition requires outright: itself, or (through all-of) every item; an any-of's items are
+    alternatives ("ALT < 5 × ULN with liver metastases"), not requirements."""
+    if node.all_of:
+        return [n for child in node.all_of for n in _required(child)]
+    return [node]
+
+
 def _requires_condition(criterion: Criterion) -> bool:
-    return any(node.condition is not None and not node.absent for node in criterion.walk())
+    return any(node.condition is not None and not node.absent for node in _required(criterion))
 
 
 def _named_concept(builder: CharacteristicBuilder, name: str) -> str | None:

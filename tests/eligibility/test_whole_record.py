@@ -375,3 +375,24 @@ def test_a_modifier_on_a_combination_is_never_ignored():
         "modifierExtension": [{"url": RECORD_ENTRY_SETTLES_EXTENSION, "valueCode": "absence"}]}
     result, reason = run(combination)[0]
     assert result == "manual" and "modifier extension" in reason
+
+
+def test_a_condition_that_is_only_an_alternative_does_not_stand_for_the_trials_conditions():
+    """"ALT < 5 × ULN with liver metastases" names a condition, but no patient needs it: the record's own
+    conditions still apply."""
+    trial = _drafted_trial("18 Years", "N/A", "ALL")
+    mapping = TrialMapping.model_validate({
+        "trial": trial.mapping.trial, "draft": True,
+        "criteria": [{"id": "inc-alt", "type": "inclusion", "text": "ALT", "any_of": [
+            {"observation": "alt", "comparator": "<", "times_uln": 2.5},
+            {"all_of": [{"condition": "liver-metastasis"}, {"observation": "alt", "comparator": "<", "times_uln": 5}]},
+        ]}, {"id": "inc-escc", "type": "exclusion", "text": "x", "all_of": [{"condition": "hiv"}]}]})
+    gated = Trial(record=trial.record, mapping=mapping, concepts=trial.concepts, units=trial.units, source="test")
+    ids = [c.get("linkId") for c in gated.evidence_variable["characteristic"]]
+    assert "ctgov-conditions" in ids
+    required = TrialMapping.model_validate({
+        "trial": trial.mapping.trial, "draft": True,
+        "criteria": [{"id": "inc-dx", "type": "inclusion", "text": "Dx",
+                      "all_of": [{"condition": "escc"}, {"manual": "RECIST"}]}]})
+    covered = Trial(record=trial.record, mapping=required, concepts=trial.concepts, units=trial.units, source="test")
+    assert "ctgov-conditions" not in [c.get("linkId") for c in covered.evidence_variable["characteristic"]]
