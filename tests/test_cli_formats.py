@@ -110,7 +110,7 @@ def test_fhir_is_one_collection_bundle_of_subjects_and_parameters(capsys: pytest
 def test_fhir_output_is_valid_r5() -> None:
     from fhir.resources.bundle import Bundle
 
-    from adapter.cli_evaluate import fhir_collection
+    from adapter.cli.evaluate import fhir_collection
 
     facts = facts_from_bundle(json.loads((PATIENTS / "p-missing-platelets.json").read_text()), CATALOG.units)
     Bundle.model_validate(fhir_collection([evaluate_trial(t, facts, AS_OF_DATE) for t in CATALOG.all()]))
@@ -121,7 +121,7 @@ def test_fhir_output_is_valid_r5() -> None:
 
 def test_demo_runs_from_any_directory_on_the_packaged_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from adapter.cli_evaluate import sample_patients
+    from adapter.cli.evaluate import sample_patients
 
     samples = sample_patients()
     assert sorted(p.name for p in samples.glob("*.json")) == sorted(p.name for p in PATIENTS.glob("*.json"))

@@ -13,17 +13,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapter.cli import (
-    _as_of,
-    _client,
-    _reference_ranges_option,
-    _server_options,
-    _terminology,
-    _terminology_options,
-    _trial_options,
-    _trials,
-    _write_json,
+from adapter.cli.options import (
+    as_of_date,
+    fhir_client,
     load_trial_catalog,
+    reference_ranges_option,
+    selected_trials,
+    server_options,
+    terminology_from_args,
+    terminology_options,
+    trial_options,
+    write_json,
 )
 from adapter.errors import AdapterError
 
@@ -83,17 +83,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.server is not None and not args.patient:
         raise AdapterError("--server needs --patient ID")
     catalog = load_trial_catalog(args)
-    terminology = _terminology(args)
+    terminology = terminology_from_args(args)
     if terminology is not None:  # at the edge: the engine sees a widened library, then facts with more codes
         catalog = terminology.augment_catalog(catalog)
-    trials = _trials(args, catalog)
-    as_of = _as_of(args.as_of)
+    trials = selected_trials(args, catalog)
+    as_of = as_of_date(args.as_of)
     if args.server is not None:
         from adapter.eligibility.facts import extract_facts
         from adapter.evaluation import observation_codes
         from adapter.fhir.pull import plan_for, pull_patient
 
-        with _client(args, one_deadline=True) as client:  # the whole pull within --timeout
+        with fhir_client(args, one_deadline=True) as client:  # the whole pull within --timeout
             resources = pull_patient(client, args.patient, plan_for(observation_codes(trials)))
         # The server must answer about the patient asked for; anything else is an input error (exit 2).
         facts = extract_facts(resources, units=catalog.units, patient_id=args.patient)
@@ -133,11 +133,11 @@ def write_results(results: list[TrialEvaluation], fmt: str, *, verbose: bool = F
     elif fmt == "summary":
         sys.stdout.write("".join(summary_line(r) + "\n" for r in results))
     elif fmt == "fhir":
-        _write_json(fhir_collection(results), None, "")
+        write_json(fhir_collection(results), None, "")
     else:
         from adapter.render.report import report_json
 
-        _write_json([report_json(r) for r in results], None, "")  # always a list, even for one trial
+        write_json([report_json(r) for r in results], None, "")  # always a list, even for one trial
 
 
 def sample_patients() -> Path:
@@ -154,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from adapter.demo import format_table, run_demo
 
     patients = args.patients if args.patients is not None else sample_patients()
-    rows = run_demo(load_trial_catalog(args), args.out, _as_of(args.as_of), patients)
+    rows = run_demo(load_trial_catalog(args), args.out, as_of_date(args.as_of), patients)
     sys.stdout.write(format_table(rows))
     print(f"FHIR resources and reports written under {args.out}/", file=sys.stderr)
     return 0
@@ -162,7 +162,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def add_evaluate_commands(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="evaluate a patient's FHIR data against trials")
-    _trial_options(evaluate)
+    trial_options(evaluate)
     evaluate.add_argument("--bundle", metavar="FILE", help="patient Bundle (FHIR JSON, R4 or R5); - reads stdin")
     evaluate.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
     evaluate.add_argument("--format", choices=FORMATS, default="json",
@@ -174,9 +174,9 @@ def add_evaluate_commands(commands: Any) -> None:
                                "shows the criteria that failed and counts the others)")
     evaluate.add_argument("--server", metavar="URL", help="FHIR server base URL to pull the patient's data from")
     evaluate.add_argument("--patient", metavar="ID", help="Patient id on --server")
-    _reference_ranges_option(evaluate)
-    _terminology_options(evaluate)
-    _server_options(evaluate)
+    reference_ranges_option(evaluate)
+    terminology_options(evaluate)
+    server_options(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
     demo = commands.add_parser("demo", help="map every trial and evaluate the sample patients (local files only)")
@@ -187,6 +187,6 @@ def add_evaluate_commands(commands: Any) -> None:
     demo.add_argument("--patients", type=Path, metavar="DIR",
                       help="folder of patient Bundles (default: the sample patients shipped with the package, "
                            "as in fixtures/patients)")
-    _trial_options(demo, select=False)
-    _reference_ranges_option(demo)
+    trial_options(demo, select=False)
+    reference_ranges_option(demo)
     demo.set_defaults(run=cmd_demo)

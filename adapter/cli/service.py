@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapter.cli import (
+from adapter.cli.options import (
     ENV_MAPPINGS,
-    _as_of,
-    _reference_ranges_option,
-    _terminology_options,
-    _trial_options,
+    as_of_date,
     load_trial_catalog,
+    reference_ranges_option,
+    terminology_options,
+    trial_options,
 )
 from adapter.errors import AdapterError
 
@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allowed_fhir_servers=args.allow_fhir_server or (),
         allow_unauthenticated=args.allow_unauthenticated,
         include_closed_trials=args.include_closed_trials,
-        as_of=_as_of(args.as_of) if args.as_of else None,
+        as_of=as_of_date(args.as_of) if args.as_of else None,
         public_base_url=args.public_base_url,
         state_dir=str(args.state_dir.resolve()) if args.state_dir else None,
         redis_url=args.redis,
@@ -131,9 +131,9 @@ def add_service_commands(commands: Any) -> None:
                        help="live jtis remembered (default 100000); when full, new tokens get 503")
     state.add_argument("--feedback-max-bytes", type=int, metavar="BYTES", help="feedback kept (default 16 MiB)")
     state.add_argument("--feedback-max-days", type=float, metavar="DAYS", help="feedback kept (default 90 days)")
-    _trial_options(serve, select=False)
-    _reference_ranges_option(serve)
-    _terminology_options(serve)
+    trial_options(serve, select=False)
+    reference_ranges_option(serve)
+    terminology_options(serve)
     serve.set_defaults(run=cmd_serve)
 
     feedback = commands.add_parser("feedback", help="print the CDS Hooks feedback kept in a state directory (NDJSON)")

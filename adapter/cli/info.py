@@ -13,7 +13,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from adapter.cli import _trial_options, load_trial_catalog
+from adapter.cli.options import load_trial_catalog, trial_options
 from adapter.errors import AdapterError
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def cmd_concepts(args: argparse.Namespace) -> int:
 
 def add_info_commands(commands: Any) -> None:
     trials = commands.add_parser("trials", help="list the trials: status, draft, computable and manual criteria")
-    _trial_options(trials)
+    trial_options(trials)
     trials.add_argument("--format", choices=["text", "json"], default="text")
     trials.set_defaults(run=cmd_trials)
 
@@ -146,5 +146,5 @@ def add_info_commands(commands: Any) -> None:
                           help="a concept key (or KIND/KEY, e.g. medications/anti-vegf): its display, codes with "
                                "their systems and sources, synonyms")
     concepts.add_argument("--format", choices=["text", "json"], default="text")
-    _trial_options(concepts, select=False)
+    trial_options(concepts, select=False)
     concepts.set_defaults(run=cmd_concepts)

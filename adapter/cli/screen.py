@@ -10,15 +10,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapter.cli import (
+from adapter.cli.options import (
     ENV_MAPPINGS,
-    _as_of,
-    _cache_file,
-    _client,
-    _reference_ranges_option,
-    _server_options,
-    _trial_options,
+    as_of_date,
+    cache_file,
+    fhir_client,
     load_trial_catalog,
+    reference_ranges_option,
+    server_options,
+    trial_options,
 )
 from adapter.errors import AdapterError
 
@@ -45,8 +45,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
     trials = catalog.select(args.trial)
     mapping_dirs = [p for p in os.environ.get(ENV_MAPPINGS, "").split(os.pathsep) if p.strip()]
     mapping_dirs += [str(p.resolve()) for p in args.mappings or ()]
-    recipe = JobRecipe(tuple(mapping_dirs), tuple(t.nct_id for t in trials), _as_of(args.as_of),
-                       str(_cache_file().parent), reference_ranges=catalog.reference_ranges,
+    recipe = JobRecipe(tuple(mapping_dirs), tuple(t.nct_id for t in trials), as_of_date(args.as_of),
+                       str(cache_file().parent), reference_ranges=catalog.reference_ranges,
                        mrn_system=args.mrn_system)
     source, label, transaction_time = args.ndjson, None, None
     server_errors: tuple[str, ...] = ()
@@ -79,7 +79,7 @@ def _export(args: argparse.Namespace, trials: list[Any]) -> ServerPopulation:
     on_progress = (lambda message: print(f"export: {message}", file=sys.stderr)) if sys.stderr.isatty() else None
     caps = {"max_file_bytes": args.export_max_file_bytes, "max_total_bytes": args.export_max_total_bytes}
     limits = DownloadLimits(**{name: value for name, value in caps.items() if value is not None})
-    with _client(args) as client:
+    with fhir_client(args) as client:
         return export_population(client, trials, directory, group=args.group, since=args.since,
                                  timeout_s=args.export_timeout, allowed_origins=args.allow_file_origin or (),
                                  limits=limits, on_progress=on_progress)
@@ -127,8 +127,8 @@ def _print_summary(summary: ScreeningSummary, out: Path) -> None:
 
 def add_screen_command(commands: Any) -> None:
     screen = commands.add_parser("screen", help="pre-screen a population (a Bulk Data export) against trials")
-    _trial_options(screen)
-    _reference_ranges_option(screen)
+    trial_options(screen)
+    reference_ranges_option(screen)
     source = screen.add_argument_group("the population")
     source.add_argument("--ndjson", type=Path, metavar="DIR", help="a Bulk Data export on disk (NDJSON, .gz)")
     source.add_argument("--server", metavar="URL", help="a FHIR server to run Patient/$export on")
@@ -157,5 +157,5 @@ def add_screen_command(commands: Any) -> None:
                              "first)")
     screen.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="output folder, made 0700; its files identify patients and are created 0600")
-    _server_options(screen)
+    server_options(screen)
     screen.set_defaults(run=cmd_screen)
