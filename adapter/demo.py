@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from adapter.catalog import TrialCatalog
-from adapter.eligibility.facts import facts_from_bundle
+from adapter.core import Eligibility
 from adapter.errors import AdapterError, PatientDataError
-from adapter.evaluation import TrialEvaluation, evaluate_trial
+from adapter.evaluation import TrialEvaluation
 from adapter.fhir_build import build_bundle
 from adapter.jsonio import parse_json
+from adapter.patients import PatientRecord
 from adapter.render.fhir import evaluation_bundle
 from adapter.render.report import report_json
 
@@ -49,7 +50,8 @@ def run_demo(catalog: TrialCatalog, out: Path, as_of: date, patients_dir: Path) 
     """Map every trial of the catalog, evaluate every patient file of `patients_dir`; one bad file is a row."""
     if not patients_dir.is_dir():
         raise AdapterError(f"--patients {patients_dir}: no such directory")
-    trials = catalog.all()
+    eligibility = Eligibility(catalog)
+    trials = eligibility.trials()
     for version in ("R5", "R4"):
         for trial in trials:
             bundle = build_bundle(trial, version)
@@ -58,12 +60,11 @@ def run_demo(catalog: TrialCatalog, out: Path, as_of: date, patients_dir: Path) 
     for path in sorted(patients_dir.glob("*.json")):
         name = path.stem
         try:
-            facts = facts_from_bundle(parse_json(path.read_bytes(), path.name), catalog.units)
+            results = eligibility.evaluate(PatientRecord(parse_json(path.read_bytes(), path.name)), trials, as_of)
         except PatientDataError as exc:
             rows.extend(Row(name, t.nct_id, "input error", str(exc).splitlines()[0][:70]) for t in trials)
             continue
-        for trial in trials:
-            result = evaluate_trial(trial, facts, as_of)
+        for trial, result in zip(trials, results, strict=True):
             _write(out / "evaluations" / f"{name}.{trial.nct_id}.json", report_json(result))
             _write(out / "evaluations" / f"{name}.{trial.nct_id}.fhir.json", evaluation_bundle(result))
             rows.append(Row(name, trial.nct_id, result.evaluation.verdict, _deciding(result)))

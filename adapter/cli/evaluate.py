@@ -18,7 +18,6 @@ from adapter.cli.options import (
     fhir_client,
     load_trial_catalog,
     reference_ranges_option,
-    selected_trials,
     server_options,
     terminology_from_args,
     terminology_options,
@@ -36,75 +35,29 @@ SAMPLES = "samples"  # the sample patients shipped inside the package (adapter/s
 
 def read_bundle(source: str) -> Any:
     """The parsed JSON of a file (or stdin for `-`); XML and NDJSON are named, with what to do instead."""
-    from adapter.errors import PatientDataError
-    from adapter.jsonio import parse_json
-    from adapter.limits import check_resource_count
+    from adapter.patients import read_json_file
 
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PatientDataError(f"{source}: no such file") from None
-    except UnicodeDecodeError:
-        raise PatientDataError(f"{source}: cannot read (not UTF-8 text)") from None
-    except OSError as exc:
-        raise PatientDataError(f"{source}: cannot read ({exc.strerror or exc})") from None
-    if text.lstrip("\ufeff \t\r\n").startswith("<"):
-        raise PatientDataError(f"{source} is XML: this command reads FHIR JSON")
-    try:
-        data = parse_json(text, source)
-    except PatientDataError:
-        if _looks_like_ndjson(text):
-            raise PatientDataError(f"{source} looks like NDJSON (one resource per line): use "
-                                   "`trial-adapter screen --ndjson DIR`") from None
-        raise
-    check_resource_count(data)  # the cap REST, CDS Hooks and screening apply: one line, exit 2
-    return data
-
-
-def _looks_like_ndjson(text: str) -> bool:
-    """Two or more lines, the first of them a whole JSON object on its own (a pretty-printed file's is `{`)."""
-    import json
-
-    lines = [line for line in text.splitlines()[:3] if line.strip()]
-    if len(lines) < 2:
-        return False
-    try:
-        return isinstance(json.loads(lines[0]), dict)
-    except ValueError:
-        return False
+    return read_json_file(source)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from adapter.eligibility.facts import facts_from_bundle
-    from adapter.evaluation import evaluate_trial
+    from adapter.core import Eligibility
+    from adapter.patients import pull_patient_record, read_patient_file
 
     if (args.bundle is None) == (args.server is None):
         raise AdapterError("give either --bundle FILE (- for stdin) or --server URL --patient ID")
     if args.server is not None and not args.patient:
         raise AdapterError("--server needs --patient ID")
-    catalog = load_trial_catalog(args)
-    terminology = terminology_from_args(args)
-    if terminology is not None:  # at the edge: the engine sees a widened library, then facts with more codes
-        catalog = terminology.augment_catalog(catalog)
-    trials = selected_trials(args, catalog)
-    as_of = as_of_date(args.as_of)
-    if args.server is not None:
-        from adapter.eligibility.facts import extract_facts
-        from adapter.evaluation import observation_codes
-        from adapter.fhir.pull import plan_for, pull_patient
-
-        with fhir_client(args, one_deadline=True) as client:  # the whole pull within --timeout
-            resources = pull_patient(client, args.patient, plan_for(observation_codes(trials)))
-        # The server must answer about the patient asked for; anything else is an input error (exit 2).
-        facts = extract_facts(resources, units=catalog.units, patient_id=args.patient)
-    else:
-        facts = facts_from_bundle(read_bundle(args.bundle), catalog.units)
-    if terminology is not None:
-        facts = terminology.recognize(facts, catalog.concepts)
-        terminology.close()  # keeps the answers in the cache file
-    results = [evaluate_trial(trial, facts, as_of) for trial in trials]
-    if terminology is not None:  # the report says when the server could not be used
-        results = [terminology.annotate(result, facts) for result in results]
+    with Eligibility(load_trial_catalog(args), terminology=terminology_from_args(args)) as eligibility:
+        trials = eligibility.trials(getattr(args, "trial", None))
+        as_of = as_of_date(args.as_of)
+        if args.server is not None:
+            with fhir_client(args, one_deadline=True) as client:  # the whole pull within --timeout
+                # The server must answer about the patient asked for; anything else is an input error (exit 2).
+                record = pull_patient_record(client, args.patient, trials)
+        else:
+            record = read_patient_file(args.bundle)
+        results = list(eligibility.evaluate(record, trials, as_of))
     write_results(results, args.format, verbose=args.verbose)
     return 0
 

@@ -16,12 +16,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from adapter.catalog import Trial, TrialCatalog
-from adapter.eligibility.facts import facts_from_bundle
+from adapter.core import Eligibility
 from adapter.errors import AdapterError, PatientDataError, UnknownTrialError
-from adapter.evaluation import evaluate_trial
 from adapter.fhir_build import build_bundle
 from adapter.jsonio import parse_json
-from adapter.limits import TooManyResources, check_resource_count
+from adapter.limits import TooManyResources
+from adapter.patients import PatientRecord
 from adapter.render.report import report_json
 from adapter.service.pool import PoolFull, WorkPool
 from adapter.service.settings import ServiceSettings
@@ -50,6 +50,7 @@ class TrialSummary(BaseModel):
     title: str
     status: str
     recruiting: bool
+    draft: bool  # a drafted mapping no clinician has reviewed: its verdicts are provisional
 
 
 class Health(BaseModel):
@@ -80,11 +81,12 @@ def api_token_ok(settings: ServiceSettings, authorization: str | None) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.api_token.encode())
 
 
-def api_router(settings: ServiceSettings, catalog: TrialCatalog) -> APIRouter:
+def api_router(settings: ServiceSettings, eligibility: Eligibility) -> APIRouter:
     def token_check(request: Request) -> None:
         if not api_token_ok(settings, request.headers.get("authorization")):
             raise ApiError(401, "this API needs Authorization: Bearer <API token>")
 
+    catalog = eligibility.catalog
     router = APIRouter(tags=["REST API"])
     # `$evaluate` bounded like the hooks (own threads, 503 + Retry-After when full), in a pool of its own so
     # that neither surface can starve the other.
@@ -99,7 +101,7 @@ def api_router(settings: ServiceSettings, catalog: TrialCatalog) -> APIRouter:
     @guarded.get("/trials", response_model=list[TrialSummary], summary="the trials this service evaluates")
     def trials() -> list[TrialSummary]:
         return [TrialSummary(id=trial.nct_id, title=trial.title, status=trial.record.overall_status or "UNKNOWN",
-                             recruiting=trial.recruiting) for trial in catalog.all()]
+                             recruiting=trial.recruiting, draft=trial.draft) for trial in catalog.all()]
 
     @guarded.get("/trials/{nct}", summary="the trial as a FHIR transaction Bundle", response_class=JSONResponse,
                  responses={200: _FHIR})
@@ -119,14 +121,12 @@ def api_router(settings: ServiceSettings, catalog: TrialCatalog) -> APIRouter:
 
         def run() -> dict[str, Any]:  # parsing included: nothing CPU-bound on the event loop
             try:
-                data = parse_json(body, "the body")
-                check_resource_count(data)
-                facts = facts_from_bundle(data, catalog.units)
+                result = eligibility.evaluate(PatientRecord(parse_json(body, "the body")), [trial], as_of)
             except TooManyResources as exc:
                 raise ApiError(413, str(exc)) from None
             except PatientDataError as exc:
                 raise ApiError(400, str(exc)) from None
-            return report_json(evaluate_trial(trial, facts, as_of))
+            return report_json(result[trial.nct_id])
 
         try:
             return JSONResponse(await pool.run(run))

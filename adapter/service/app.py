@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapter import __version__
-from adapter.eligibility.facts import facts_from_bundle
-from adapter.evaluation import evaluate_trial, observation_codes
+from adapter.core import Eligibility
+from adapter.evaluation import observation_codes
 from adapter.service.api import ApiError, api_router, api_token_ok, operation_outcome
 from adapter.service.discovery import prefetch_templates
 from adapter.service.hooks import OPENAPI_SCHEMAS, HookSetup, cds_router, loggable
@@ -165,15 +165,14 @@ def _lab(code: str, value: float, unit: str, high: float | None = None) -> dict[
     return observation
 
 
-def warm_up(catalog: TrialCatalog) -> None:
+def warm_up(eligibility: Eligibility) -> None:
     """Evaluate a synthetic patient once, so that the first real request does not pay for parsing units."""
     resources = [{"resourceType": "Patient", "id": "warm-up", "gender": "male", "birthDate": "1950-01-01"},
                  _lab("718-7", 13.0, "g/dL"), _lab("777-3", 200, "10*3/uL"), _lab("751-8", 4.0, "10*3/uL"),
                  _lab("2160-0", 0.9, "mg/dL", 1.3), _lab("1742-6", 30, "U/L", 40), _lab("1975-2", 0.7, "mg/dL", 1.2),
                  _lab("29463-7", 70, "kg"), _lab("2345-7", 98, "mg/dL")]
-    facts = facts_from_bundle(resources, catalog.units)
-    for trial in catalog.all():
-        evaluate_trial(trial, facts, date(2000, 1, 2))
+    # Without the terminology server: a warm-up must not ask it about a synthetic patient.
+    Eligibility(eligibility.catalog).evaluate(resources, as_of=date(2000, 1, 2))
 
 
 def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool = True) -> FastAPI:
@@ -183,11 +182,12 @@ def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool =
         from adapter.terminology import Terminology
 
         terminology = Terminology.open(settings.terminology_server)
-        catalog = terminology.augment_catalog(catalog)
+    eligibility = Eligibility(catalog, terminology=terminology)  # the one core both surfaces call
+    catalog = eligibility.catalog
     trials = catalog.all()  # parses and checks every mapping now, not on the first request
-    setup = HookSetup(catalog, prefetch_templates(trials), tuple(observation_codes(trials)), terminology)
+    setup = HookSetup(eligibility, prefetch_templates(trials), tuple(observation_codes(trials)))
     if warm:
-        warm_up(catalog)
+        warm_up(eligibility)
     from adapter.service.state import open_state_for
 
     state = open_state_for(settings)  # replay memory and feedback: memory, SQLite in state_dir, or Redis
@@ -213,7 +213,7 @@ def create_app(settings: ServiceSettings, catalog: TrialCatalog, *, warm: bool =
     app.state.feedback = state.feedback  # a FeedbackStore: `recent(limit)` for tests and operators
     app.state.verifier = verifier
     app.include_router(cds)
-    app.include_router(api_router(settings, catalog))
+    app.include_router(api_router(settings, eligibility))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

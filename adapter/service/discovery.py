@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from adapter.patients import PATIENT_KEY  # one declaration: the core reads the prefetch too
 from adapter.service.models import CdsService, Discovery
 from adapter.vocabulary import RECORD_PREFETCH
 
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 SERVICE_ID = "trial-eligibility"
 HOOK = "patient-view"
 PATIENT = "{{context.patientId}}"
-PATIENT_KEY = "patient"
 OBSERVATIONS_KEY = "observations"
 PAGE_SIZE = 200
 

@@ -17,17 +17,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from adapter.errors import PatientDataError
+from adapter.limits import TooManyResources
 from adapter.service.discovery import HOOK, SERVICE_ID, discovery_document
 from adapter.service.models import CdsRequest, CdsResponse, Discovery, Feedback
-from adapter.service.patient_data import CdsError, patient_facts
+from adapter.service.patient_data import CdsError, patient_record
 from adapter.service.pool import PoolFull, WorkPool
 from adapter.service.security import AuthFailure, TokenVerifier
 from adapter.service.settings import ServiceSettings
 from adapter.service.state import FeedbackStore, FeedbackTooLarge, StateUnavailable, open_state_for
 
 if TYPE_CHECKING:
-    from adapter.catalog import TrialCatalog
-    from adapter.terminology import Terminology
+    from adapter.core import Eligibility
 
 log = logging.getLogger("adapter.service.cds")
 T = TypeVar("T")
@@ -37,10 +37,9 @@ T = TypeVar("T")
 class HookSetup:
     """What every hook request shares, computed once at start-up."""
 
-    catalog: TrialCatalog
+    eligibility: Eligibility  # the core, with the terminology server when there is one
     templates: dict[str, str]
     observation_codes: tuple[str, ...]
-    terminology: Terminology | None = None  # --terminology-server: recognises record codes per patient
 
 
 class HookPool(WorkPool):
@@ -133,17 +132,20 @@ def _parse_hook_request(body: Any) -> CdsRequest:
 
 def answer(request: CdsRequest, settings: ServiceSettings, setup: HookSetup) -> CdsResponse:
     """The cards for one hook request (pure apart from a possible fhirServer pull)."""
-    from adapter.evaluation import evaluate_trial
     from adapter.render.cards import cards
 
-    catalog = setup.catalog
-    facts, _ = patient_facts(request, settings, list(setup.templates), setup.observation_codes, catalog.units)
-    if setup.terminology is not None:  # before the pure engine: codes its value sets miss but subsume
-        facts = setup.terminology.recognize(facts, catalog.concepts)
-    as_of = settings.evaluation_date()
-    evaluations = [evaluate_trial(trial, facts, as_of) for trial in catalog.all()
-                   if trial.recruiting or settings.include_closed_trials]
-    return CdsResponse(cards=cards(evaluations, include_closed=settings.include_closed_trials), systemActions=[])
+    record, source = patient_record(request, settings, list(setup.templates), setup.observation_codes)
+    eligibility = setup.eligibility
+    trials = eligibility.trials(recruiting_only=not settings.include_closed_trials)
+    try:
+        result = eligibility.evaluate(record, trials, settings.evaluation_date())
+    except TooManyResources as exc:
+        raise CdsError(413, f"{source}: {exc}") from None
+    except PatientDataError as exc:
+        raise CdsError(400, f"{source}: {exc}") from None
+    if any(" is not Patient/" in reason for _, reason in result.facts.foreign):
+        raise CdsError(400, f"{source}: holds another patient's data; it must be context.patientId's only")
+    return CdsResponse(cards=cards(list(result), include_closed=settings.include_closed_trials), systemActions=[])
 
 
 def cds_router(settings: ServiceSettings, verifier: TokenVerifier | None, setup: HookSetup, *,

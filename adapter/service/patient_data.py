@@ -16,17 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapter.errors import AdapterError, FetchError, PatientDataError
-from adapter.service.discovery import PATIENT_KEY
+from adapter.patients import PAGED, PatientRecord, check_prefetch_patient, prefetch_gap
 from adapter.service.models import CdsRequest
 
 if TYPE_CHECKING:
-    from adapter.eligibility.facts import PatientFacts
     from adapter.fhir.client import FhirClient
     from adapter.service.settings import ServiceSettings
-    from adapter.units import UnitTable
 
 log = logging.getLogger("adapter.service.cds")
-PAGED = "paged (a next link)"
 
 
 class CdsError(Exception):
@@ -47,67 +44,24 @@ def fhir_server_allowed(url: str, prefixes: Iterable[str]) -> bool:
 
 
 def unavailable_reason(key: str, value: Any) -> str | None:
-    """Why a prefetch value does not hold the data, or None when it does."""
-    if value is None:
-        return "null"
-    if not isinstance(value, dict):
-        raise CdsError(400, "a prefetch value is not a FHIR resource or null")
-    resource_type = value.get("resourceType")
-    if resource_type == "OperationOutcome":
-        return "an OperationOutcome"
-    if key == PATIENT_KEY:
-        return None
-    if resource_type != "Bundle":
-        return "not a Bundle"
-    links = value.get("link") or []
-    if not isinstance(links, list):
-        return "link is not a list"
-    if any(isinstance(link, dict) and link.get("relation") == "next" for link in links):
-        return PAGED
-    entries = value.get("entry") or []
-    if not isinstance(entries, list):
-        return "entry is not a list"
-    total = value.get("total")
-    matches = sum(1 for e in entries if isinstance(e, dict) and (e.get("search") or {}).get("mode", "match") == "match")
-    if isinstance(total, int) and not isinstance(total, bool) and total > matches:
-        return f"{matches} of {total} matches"
-    return None
+    """Why a prefetch value does not hold the data, or None when it does (`adapter.patients.prefetch_gap`)."""
+    try:
+        return prefetch_gap(key, value)
+    except PatientDataError as exc:
+        raise CdsError(400, str(exc)) from None
 
 
 def _check_patient(prefetch: Mapping[str, Any], patient_id: str) -> None:
-    patient = prefetch.get(PATIENT_KEY)
-    if isinstance(patient, dict) and patient.get("resourceType") == "Bundle":
-        entries = patient.get("entry") or []
-        patients = [e.get("resource") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-        patient = patients[0] if len(patients) == 1 else None
-    if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
-        raise CdsError(400, "prefetch 'patient' is not a Patient resource")
-    if patient.get("id") != patient_id:
-        raise CdsError(400, "prefetch 'patient' is not the patient in context.patientId")
-
-
-def _facts(data: Any, patient_id: str, source: str, units: UnitTable) -> PatientFacts:
-    from adapter.eligibility.facts import facts_from_bundle
-    from adapter.limits import TooManyResources, check_resource_count
-
     try:
-        check_resource_count(data)  # before the engine: its work grows with the resources, not the bytes
-        facts = facts_from_bundle(data, units)
-    except TooManyResources as exc:
-        raise CdsError(413, f"{source}: {exc}") from None
+        check_prefetch_patient(prefetch, patient_id)
     except PatientDataError as exc:
-        raise CdsError(400, f"{source}: {exc}") from None
-    if facts.patient_id != patient_id:
-        raise CdsError(400, f"{source}: the Patient is not the patient in context.patientId")
-    if any(" is not Patient/" in reason for _, reason in facts.foreign):
-        raise CdsError(400, f"{source}: holds another patient's data; it must be context.patientId's only")
-    return facts
+        raise CdsError(400, str(exc)) from None
 
 
-def patient_facts(request: CdsRequest, settings: ServiceSettings, keys: Sequence[str],
-                  observation_codes: Sequence[str], units: UnitTable) -> tuple[PatientFacts, str]:
-    """The patient's facts and where they came from ("prefetch", "prefetch+pages" or "fhirServer"), or CdsError
-    (400 / 412)."""
+def patient_record(request: CdsRequest, settings: ServiceSettings, keys: Sequence[str],
+                   observation_codes: Sequence[str]) -> tuple[PatientRecord, str]:
+    """The patient's data and where it came from ("prefetch", "prefetch+pages" or "fhirServer"), or CdsError
+    (400 / 412). The data is read into facts by the core (`adapter.core.Eligibility`)."""
     patient_id = request.context.patientId
     prefetch = request.prefetch or {}
     for key, value in prefetch.items():
@@ -119,20 +73,20 @@ def patient_facts(request: CdsRequest, settings: ServiceSettings, keys: Sequence
         missing = [key for key, reason in reasons.items() if reason is not None]
         if not missing:
             _check_patient(prefetch, patient_id)
-            return _facts([prefetch[key] for key in keys], patient_id, "prefetch", units), "prefetch"
+            return PatientRecord([prefetch[key] for key in keys], patient_id, "prefetch"), "prefetch"
         if all(reasons[key] == PAGED for key in missing) and _server_allowed(request, settings):
             _check_patient(prefetch, patient_id)
             completed = _follow_pages(request, settings, {key: prefetch[key] for key in missing})
             if completed is not None:  # None: next links elsewhere than fhirServer; pulled whole below
                 data = [completed.get(key, prefetch[key]) for key in keys]
-                return _facts(data, patient_id, "prefetch", units), "prefetch+pages"
+                return PatientRecord(data, patient_id, "prefetch"), "prefetch+pages"
     what = f"prefetch lacks {', '.join(missing)}"
     if not request.fhirServer:
         raise CdsError(412, f"{what} and no fhirServer was given")
     if not fhir_server_allowed(request.fhirServer, settings.allowed_fhir_servers):
         raise CdsError(412, f"{what} and fhirServer is not on this service's allow-list")
     resources = _pull(request, settings, patient_id, observation_codes)
-    return _facts(resources, patient_id, "fhirServer", units), "fhirServer"
+    return PatientRecord(resources, patient_id, "fhirServer"), "fhirServer"
 
 
 def _server_allowed(request: CdsRequest, settings: ServiceSettings) -> bool:

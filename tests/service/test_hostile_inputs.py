@@ -75,17 +75,17 @@ def test_count_resources_walks_bundles_without_recursion() -> None:
 
 
 def test_a_full_evaluate_pool_is_503_with_retry_after(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapter.service import api
+    from adapter.core import Eligibility
 
     entered, release = threading.Event(), threading.Event()
-    real = api.facts_from_bundle
+    real = Eligibility.evaluate
 
     def stuck(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(api, "facts_from_bundle", stuck)
+    monkeypatch.setattr(Eligibility, "evaluate", stuck)
     bundle = fixture_bundle("p-eligible-us-units")
     with ThreadPoolExecutor(1) as background:
         first = background.submit(client.post, EVALUATE, json=bundle)
@@ -97,7 +97,7 @@ def test_a_full_evaluate_pool_is_503_with_retry_after(client: TestClient, monkey
         finally:
             release.set()
         assert first.result(timeout=10).status_code == 200
-    monkeypatch.setattr(api, "facts_from_bundle", real)
+    monkeypatch.setattr(Eligibility, "evaluate", real)
     assert client.post(EVALUATE, json=bundle).status_code == 200  # and the pool is free again
 
 

@@ -13,9 +13,10 @@ import pytest
 import respx
 
 from adapter.service.discovery import prefetch_templates
+from adapter.core import Eligibility
 from adapter.service.hooks import HookSetup, answer
 from adapter.service.models import CdsRequest
-from adapter.service.patient_data import CdsError, patient_facts
+from adapter.service.patient_data import CdsError, patient_record
 from adapter.service.settings import ServiceSettings
 from tests.service import fixture_prefetch, hook_body
 from tests.support.trials import CATALOG
@@ -24,7 +25,7 @@ SERVER = "https://ehr.example/fhir"
 TOKEN = {"access_token": "opaque-token", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
          "subject": "trial-eligibility"}
 TEMPLATES = prefetch_templates(CATALOG.all())
-SETUP = HookSetup(catalog=CATALOG, templates=TEMPLATES, observation_codes=())
+SETUP = HookSetup(eligibility=Eligibility(CATALOG), templates=TEMPLATES, observation_codes=())
 SETTINGS = ServiceSettings(allow_unauthenticated=True, include_closed_trials=True, as_of=date(2026, 11, 1),
                            allowed_fhir_servers=(SERVER,))
 
@@ -74,7 +75,8 @@ def test_the_exclusion_on_a_later_page_is_not_missed() -> None:
         for url, page in pages.items():
             router.get(url).mock(return_value=httpx.Response(200, json=page))
         request = CdsRequest.model_validate(hook_body(pid, paged, fhirServer=SERVER, fhirAuthorization=TOKEN))
-        facts, source = patient_facts(request, SETTINGS, list(TEMPLATES), (), CATALOG.units)
+        record, source = patient_record(request, SETTINGS, list(TEMPLATES), ())
+    facts = record.facts(CATALOG.units)
     assert source == "prefetch+pages"
     assert _cards(hook_body(pid, fixture_prefetch("p-prior-bevacizumab")[1])) == []
     assert len(facts.medications) == 3
