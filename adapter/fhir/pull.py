@@ -16,6 +16,7 @@ from typing import Any
 
 from adapter.errors import BatchEntryError, FhirServerError, PatientDataError
 from adapter.fhir.client import FhirClient
+from adapter.fhir.quirks import patient_search_value
 
 RECORD_TYPES = ("Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
                 "AllergyIntolerance")
@@ -28,11 +29,10 @@ class PullPlan:
     page_size: int = 200
 
     def searches(self, patient_id: str) -> list[str]:
-        # `patient=Patient/{id}`, typed: every server takes it, and some (Medplum's in-memory engine) only match a
-        # bare id when they can resolve the reference. `code=` with LOINC tokens matches any coding of an
-        # Observation, so results whose first coding is a local code are found too.
+        # `code=` with LOINC tokens matches any coding of an Observation, so results whose first coding is a
+        # local code are found too.
         codes = ",".join(self.observation_codes)
-        patient = f"Patient/{patient_id}"
+        patient = patient_search_value(patient_id)
         return [
             patient,
             f"Observation?patient={patient}&code={codes}&_sort=-date&_count={self.page_size}",

@@ -12,9 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# software.name (lower case, substring) → most entries one transaction may hold for our pushes. Medplum: 8 once any
-# entry is conditional, 50 updates otherwise; we never send conditional entries, so 50 applies.
-KNOWN_LIMITS = {"medplum": 50, "healthlake": 160, "microsoft fhir server": 500, "cloud healthcare": 4500}
+from adapter.fhir.quirks import TRANSACTION_LIMITS
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ def read_capabilities(statement: Mapping[str, Any], resource_types: Iterable[str
     wanted = [declared.get(kind) or {} for kind in set(resource_types)]
     software_block = statement.get("software")
     software = str(software_block.get("name") or "") if isinstance(software_block, dict) else ""
-    limit = next((n for name, n in KNOWN_LIMITS.items() if name in software.lower()), None)
+    limit = next((n for name, n in TRANSACTION_LIMITS.items() if name in software.lower()), None)
     return Capabilities(
         software=software,
         transaction="transaction" in system,

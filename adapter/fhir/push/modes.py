@@ -20,14 +20,12 @@ from adapter.fhir.client import FhirClient
 from adapter.fhir.outcome import parse_resource, server_error
 from adapter.fhir.push.capabilities import Capabilities
 from adapter.fhir.push.plan import Item, chunked, dangling_urns, rewrite, same_content
+from adapter.fhir.quirks import TRANSACTION_SIZE_REFUSAL
 from adapter.http import send
 from adapter.http.transport import MAX_ERROR_BODY_BYTES
 from adapter.vocabulary import FHIR_JSON
 
 Mode = Literal["transaction", "chunked", "resolve-then-write"]
-# A refusal that names the size or isolation of the transaction (Medplum: "Transaction requires strict isolation
-# but has too many entries", "... more update operations than allowed"; others: too large, limit, maximum).
-_SIZE_WORDS = re.compile(r"too many|too large|more .* than allowed|isolation|limit|maximum|exceed", re.IGNORECASE)
 _VERSION_IN_ETAG = re.compile(r'"([^"]+)"')
 
 
@@ -55,7 +53,7 @@ class State:
 
 
 def refused_for_size(exc: FhirServerError) -> bool:
-    return exc.status == 413 or (exc.status in (400, 422) and bool(_SIZE_WORDS.search(exc.message or "")))
+    return exc.status == 413 or (exc.status in (400, 422) and bool(TRANSACTION_SIZE_REFUSAL.search(exc.message or "")))
 
 
 def resolve(client: FhirClient, items: list[Item], caps: Capabilities) -> dict[str, Found | None]:
