@@ -61,7 +61,7 @@ class Eligibility:
     >>> from adapter import Eligibility, load_catalog, read_patient_file
     >>> eligibility = Eligibility(load_catalog())
     >>> result = eligibility.evaluate(read_patient_file("fixtures/patients/p-hiv.json"), as_of=date(2026, 11, 1))
-    >>> result["NCT03320629"].verdict
+    >>> result["NCT03787251"].verdict
     'ineligible'
 
     With `terminology`, the catalog's value sets are widened once, here, and each patient's codes the server

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapter.mapping.concepts import ConceptLibrary
 from adapter.vocabulary import SNOMED
+
+if TYPE_CHECKING:
+    from tests.support.hapi import HapiServer
 
 HIERARCHY = "http://example.org/fhir/CodeSystem/test-hierarchy"  # ours: not SNOMED, codes made up
 LEGACY = "http://example.org/fhir/CodeSystem/test-legacy"
@@ -69,3 +72,29 @@ def concept_map() -> dict[str, Any]:
                 element("L-TX", ("transfusion", "equivalent"), ("dialysis", "inexact")),
                 element("L-RBC", ("red-cell-transfusion", "equal"), ("transfusion", "wider")),
                 element("L-BLOOD", ("platelet-transfusion", "narrower"))]}]}
+
+
+def load_test_terminology(hapi: HapiServer) -> str:
+    """`hapi` (R4) with the test CodeSystems and ConceptMap loaded, and the hierarchy expandable; its base URL."""
+    import time
+
+    from adapter.terminology import TerminologyCache, TerminologyClient
+    from adapter.terminology.client import TerminologyRefused
+
+    with hapi.client() as http:
+        for resource in (code_system("fragment"), legacy_code_system(), concept_map()):
+            reply = http.put(f"{resource['resourceType']}/{resource['id']}", json=resource)
+            assert reply.status_code in (200, 201), reply.text
+        # HAPI may index terminology in the background: wait (bounded) until the hierarchy expands.
+        deadline = time.monotonic() + 60
+        with TerminologyClient(hapi.base_url) as probe:
+            while True:
+                try:
+                    if len(probe.expand_is_a(HIERARCHY, "transfusion").codes) == 4:
+                        break
+                except TerminologyRefused:
+                    pass
+                assert time.monotonic() < deadline, "HAPI did not expand the test hierarchy within 60 s"
+                probe.cache = TerminologyCache()
+                time.sleep(1)
+    return hapi.base_url

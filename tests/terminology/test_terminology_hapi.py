@@ -15,7 +15,6 @@ So the hierarchy is loaded as a `fragment`; `$translate` works on the stored Con
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING
@@ -24,17 +23,14 @@ import pytest
 
 from adapter.eligibility.engine import evaluate
 from adapter.eligibility.facts import facts_from_bundle
-from adapter.terminology import Terminology, TerminologyCache, TerminologyClient, augment, recognize
-from adapter.terminology.client import TerminologyRefused
+from adapter.terminology import Terminology, TerminologyClient, augment, recognize
 from tests.terminology.support import (
     CONCEPT_MAP,
     HIERARCHY,
     LEGACY,
-    code_system,
-    concept_map,
     evidence_variable,
-    legacy_code_system,
     library,
+    load_test_terminology,
     patient_bundle,
 )
 
@@ -49,23 +45,7 @@ AS_OF = date(2026, 2, 1)
 @pytest.fixture(scope="module")
 def server(hapi_r4: HapiServer) -> str:
     """hapi_r4 with the test CodeSystems and ConceptMap loaded, and the hierarchy expandable."""
-    with hapi_r4.client() as http:
-        for resource in (code_system("fragment"), legacy_code_system(), concept_map()):
-            reply = http.put(f"{resource['resourceType']}/{resource['id']}", json=resource)
-            assert reply.status_code in (200, 201), reply.text
-        # HAPI may index terminology in the background: wait (bounded) until the hierarchy expands.
-        deadline = time.monotonic() + 60
-        with TerminologyClient(hapi_r4.base_url) as probe:
-            while True:
-                try:
-                    if len(probe.expand_is_a(HIERARCHY, "transfusion").codes) == 4:
-                        break
-                except TerminologyRefused:
-                    pass
-                assert time.monotonic() < deadline, "HAPI did not expand the test hierarchy within 60 s"
-                probe.cache = TerminologyCache()
-                time.sleep(1)
-    return hapi_r4.base_url
+    return load_test_terminology(hapi_r4)
 
 
 @pytest.fixture
