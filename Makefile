@@ -25,10 +25,11 @@ test: lint
 	bash tools/ensure-debian-packages.sh redis-server chromium:chromium
 	$(BIN)/python -m pytest
 
-## The development loop: no Java, no ../shared data (pytest markers java, realworld, packaging).
+## The development loop: no Java, no Node, no wheel build (pytest markers java, medplum, packaging); the core's
+## tests on ../shared's real-world records stay in.
 test-fast: $(STAMP)
 	bash tools/ensure-debian-packages.sh redis-server chromium:chromium
-	$(BIN)/python -m pytest -m "not java and not medplum and not realworld and not packaging" -q
+	$(BIN)/python -m pytest -m "not java and not medplum and not packaging" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check adapter tests benchmarks
