@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapter.mapping.concepts import ConceptLibrary
 from adapter.vocabulary import SNOMED
+from tests.support import fhir
 
 if TYPE_CHECKING:
     from tests.support.hapi import HapiServer
@@ -33,12 +34,8 @@ def evidence_variable(*codes: tuple[str, str]) -> dict[str, Any]:
 
 
 def patient_bundle(system: str, code: str) -> dict[str, Any]:
-    procedure = {"resourceType": "Procedure", "id": "tx-1", "status": "completed",
-                 "subject": {"reference": "Patient/p1"}, "performedDateTime": "2026-01-10",
-                 "code": {"coding": [{"system": system, "code": code}], "text": "red cells given"}}
-    patient = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960-05-01"}
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in (patient, procedure)]}
+    given = fhir.procedure("tx-1", fhir.concept(system, code, "red cells given"), when="2026-01-10")
+    return fhir.bundle([fhir.patient("p1", birth_date="1960-05-01"), given], full_urls=True)
 
 
 def code_system(content: str) -> dict[str, Any]:
