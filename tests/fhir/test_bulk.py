@@ -80,6 +80,16 @@ def run(tmp_path: Path) -> Run:
     return Run(tmp_path)
 
 
+V2_CAPABILITIES = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": [{"mode": "server"}]}
+
+
+def v2_kick_off(mock: respx.MockRouter, url: str = KICK_OFF) -> respx.Route:
+    """The GET kick-off route of a server that serves no export OperationDefinition: a Bulk Data v2 server, which
+    the client asks by GET (its CapabilityStatement is read first, to know that)."""
+    mock.get(f"{BASE}/metadata").mock(return_value=fhir(200, V2_CAPABILITIES))
+    return mock.get(url)
+
+
 def status_route(mock: respx.MockRouter, *responses: httpx.Response) -> respx.Route:
     route = mock.get(STATUS)
     route.side_effect = list(responses)
@@ -88,7 +98,7 @@ def status_route(mock: respx.MockRouter, *responses: httpx.Response) -> respx.Ro
 
 @respx.mock(assert_all_called=False)
 def test_polls_with_retry_after_and_progress_then_downloads_and_deletes(respx_mock, run) -> None:
-    kick = respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    kick = v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(
         respx_mock,
         httpx.Response(202, headers={"X-Progress": "10% done", "Retry-After": "7"}),
@@ -122,7 +132,7 @@ def test_polls_with_retry_after_and_progress_then_downloads_and_deletes(respx_mo
 
 @respx.mock(assert_all_called=False)
 def test_group_export_url(respx_mock, run) -> None:
-    kick = respx_mock.get(f"{BASE}/Group/g-1/$export").mock(return_value=accepted())
+    kick = v2_kick_off(respx_mock, f"{BASE}/Group/g-1/$export").mock(return_value=accepted())
     status_route(respx_mock, manifest([]))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     result = run(ExportRequest(group="g-1"))
@@ -132,7 +142,7 @@ def test_group_export_url(respx_mock, run) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_429_and_503_while_polling_are_waited_out(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     polls = status_route(
         respx_mock,
         httpx.Response(429, headers={"Retry-After": "3"}),
@@ -150,7 +160,7 @@ def test_429_and_503_while_polling_are_waited_out(respx_mock, run) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_failed_export_raises_the_servers_message_and_still_deletes(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, httpx.Response(202), fhir(500, outcome("Out of disk space on export volume")))
     delete = respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     with pytest.raises(BulkExportError) as caught:
@@ -164,7 +174,7 @@ def test_failed_export_raises_the_servers_message_and_still_deletes(respx_mock, 
 
 @respx.mock(assert_all_called=False)
 def test_kick_off_refused(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=fhir(400, outcome("HAPI-0512: Resource types [Foo] are invalid")))
+    v2_kick_off(respx_mock).mock(return_value=fhir(400, outcome("HAPI-0512: Resource types [Foo] are invalid")))
     delete = respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     with pytest.raises(BulkExportError) as caught:
         run(ExportRequest(types=("Foo",)))
@@ -175,14 +185,14 @@ def test_kick_off_refused(respx_mock, run) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_kick_off_without_content_location(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=httpx.Response(202))
+    v2_kick_off(respx_mock).mock(return_value=httpx.Response(202))
     with pytest.raises(BulkExportError, match="without a Content-Location"):
         run()
 
 
 @respx.mock(assert_all_called=False)
 def test_broken_download_is_resumed_with_range(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([("Patient", f"{BASE}/Binary/p")]))
     half = len(PATIENTS) // 2
     files = respx_mock.get(f"{BASE}/Binary/p")
@@ -200,7 +210,7 @@ def test_broken_download_is_resumed_with_range(respx_mock, run) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_server_ignoring_range_restarts_the_file(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([("Patient", f"{BASE}/Binary/p")]))
     files = respx_mock.get(f"{BASE}/Binary/p")
     files.side_effect = [
@@ -216,7 +226,7 @@ def test_server_ignoring_range_restarts_the_file(respx_mock, run) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_download_that_keeps_breaking_gives_up(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([("Patient", f"{BASE}/Binary/p")]))
     respx_mock.get(f"{BASE}/Binary/p").mock(side_effect=httpx.ConnectError("refused"))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
@@ -227,7 +237,7 @@ def test_download_that_keeps_breaking_gives_up(respx_mock, run) -> None:
 @respx.mock(assert_all_called=False)
 def test_token_goes_only_to_files_under_the_base(respx_mock, tmp_path) -> None:
     run = Run(tmp_path, auth=BearerToken("s3cret"))
-    kick = respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    kick = v2_kick_off(respx_mock).mock(return_value=accepted())
     polls = status_route(
         respx_mock,
         manifest([("Patient", f"{BASE}/Binary/p"), ("Observation", "https://files.elsewhere.test/o.ndjson")],
@@ -247,7 +257,7 @@ def test_token_goes_only_to_files_under_the_base(respx_mock, tmp_path) -> None:
 @respx.mock(assert_all_called=False)
 def test_no_token_to_files_when_the_manifest_does_not_require_it(respx_mock, tmp_path) -> None:
     run = Run(tmp_path, auth=BearerToken("s3cret"))
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([("Patient", f"{BASE}/Binary/p")], token=False))
     own = respx_mock.get(f"{BASE}/Binary/p").mock(return_value=ndjson(PATIENTS))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
@@ -257,7 +267,7 @@ def test_no_token_to_files_when_the_manifest_does_not_require_it(respx_mock, tmp
 
 @respx.mock(assert_all_called=False)
 def test_several_files_of_one_type_and_error_files(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(
         respx_mock,
         manifest(
@@ -290,7 +300,7 @@ def test_several_files_of_one_type_and_error_files(respx_mock, run) -> None:
 def test_poll_timeout(respx_mock, tmp_path) -> None:
     run = Run(tmp_path)
     run.client._sleep = __import__("time").sleep  # real waiting, so the poll timeout is reached
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     respx_mock.get(STATUS).mock(return_value=httpx.Response(202, headers={"X-Progress": "still busy",
                                                                           "Retry-After": "0.05"}))
     delete = respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
@@ -301,7 +311,7 @@ def test_poll_timeout(respx_mock, tmp_path) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_failed_delete_is_reported_not_raised(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([]))
     respx_mock.delete(STATUS).mock(return_value=fhir(404, outcome("Job instance was already cancelled")))
     run()
@@ -320,7 +330,9 @@ def test_type_filter_only_when_declared(respx_mock, run) -> None:
     kick = respx_mock.get(KICK_OFF).mock(return_value=accepted())
     status_route(respx_mock, manifest([]))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
-    result = run(ExportRequest(types=("Observation",), type_filters=("Observation?status=final",)))
+    # GET asked for: a served definition would make it a POST (tested in test_bulk_kickoff.py)
+    result = run(ExportRequest(types=("Observation",), type_filters=("Observation?status=final",),
+                               kick_off_method="get"))
     assert kick.calls.last.request.url.params["_typeFilter"] == "Observation?status=final"
     assert result.type_filters_sent
 
@@ -329,7 +341,7 @@ def test_type_filter_only_when_declared(respx_mock, run) -> None:
 def test_type_filter_left_out_when_not_declared(respx_mock, run) -> None:
     capabilities = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": [{"mode": "server"}]}
     respx_mock.get(f"{BASE}/metadata").mock(return_value=fhir(200, capabilities))
-    kick = respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    kick = v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([]))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     result = run(ExportRequest(type_filters=("Observation?status=final",)))
@@ -340,7 +352,7 @@ def test_type_filter_left_out_when_not_declared(respx_mock, run) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_manifest_type_cannot_escape_the_directory(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([("../../etc/passwd", f"{BASE}/Binary/p")]))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     with pytest.raises(BulkExportError, match="needs a resource type and a url"):
@@ -349,7 +361,7 @@ def test_manifest_type_cannot_escape_the_directory(respx_mock, run) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_binary_resource_instead_of_ndjson_is_refused(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     status_route(respx_mock, manifest([("Patient", f"{BASE}/Binary/p")]))
     respx_mock.get(f"{BASE}/Binary/p").mock(return_value=fhir(200, {"resourceType": "Binary"}))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
@@ -379,7 +391,7 @@ def test_request_is_checked(kwargs, message) -> None:
 
 @respx.mock(assert_all_called=False)
 def test_relative_content_location_and_file_urls_are_resolved(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=httpx.Response(202, headers={"Content-Location": "/fhir/status/j9"}))
+    v2_kick_off(respx_mock).mock(return_value=httpx.Response(202, headers={"Content-Location": "/fhir/status/j9"}))
     respx_mock.get(f"{BASE}/status/j9").mock(return_value=manifest([("Patient", "/fhir/files/p.ndjson")]))
     respx_mock.get(f"{BASE}/files/p.ndjson").mock(return_value=ndjson(PATIENTS))
     delete = respx_mock.delete(f"{BASE}/status/j9").mock(return_value=httpx.Response(202))
@@ -390,7 +402,7 @@ def test_relative_content_location_and_file_urls_are_resolved(respx_mock, run) -
 
 @respx.mock(assert_all_called=False)
 def test_status_poll_that_cannot_connect_is_waited_out(respx_mock, run) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     polls = status_route(respx_mock, httpx.ConnectError("refused"), manifest([]))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     run()

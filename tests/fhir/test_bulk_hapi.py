@@ -156,3 +156,90 @@ def test_r5_patient_export(hapi_r5: Any, tmp_path: Path) -> None:
     by_type = _read(result)
     assert [r["id"] for r in by_type["Patient"]] == [patient_id]
     assert [r["subject"]["reference"] for r in by_type["Observation"]] == [f"Patient/{patient_id}"]
+
+
+# --- Bulk Data STU3/4 on HAPI 8.8: POST with Parameters (what HAPI supports); the rest on tests/fhir/
+# test_bulk_stu3.py's scripted server. HAPI serves `OperationDefinition/GroupPatient-its-export` on Patient (with
+# `_typeFilter` and `patient`; no `_elements`, `organizeOutputBy`, `allowPartialManifests`), and its manifests
+# have no `deleted` array (8.8's BulkExportResponseJson: transactionTime, request, requiresAccessToken, output,
+# error).
+
+
+def test_post_kick_off_with_parameters(hapi_r4: Any, loaded: dict[str, Any], tmp_path: Path) -> None:
+    tag, ids = loaded["tag"], loaded["ids"]
+    types = ("Patient", "Observation", "Condition")
+    request = ExportRequest(types=types, type_filters=tuple(f"{kind}?_tag={tag}" for kind in types))
+    result, _, requests = _export(hapi_r4, request, tmp_path / "out")
+
+    kick_offs = [line for line in requests if "/$export" in line and "poll-status" not in line]
+    assert kick_offs == [f"POST {hapi_r4.base_url}/Patient/$export"]  # no GET: HAPI took the Parameters body
+    assert result.kick_off_method == "POST" and result.type_filters_sent
+    by_type = _read(result)
+    for kind in types:  # the same export a GET brings (test_patient_export_with_type_filter)
+        assert sorted(r["id"] for r in by_type[kind]) == sorted(ids[kind])
+
+
+def test_post_kick_off_narrowed_to_one_patient(hapi_r4: Any, loaded: dict[str, Any], tmp_path: Path) -> None:
+    tag, ids = loaded["tag"], loaded["ids"]
+    first = ids["Patient"][0]
+    request = ExportRequest(types=("Observation", "Condition"), patients=(first,),
+                            type_filters=(f"Observation?_tag={tag}", f"Condition?_tag={tag}"))
+    result, _, _ = _export(hapi_r4, request, tmp_path / "out")
+
+    by_type = _read(result)
+    assert len(by_type["Observation"]) == OBSERVATIONS_PER_PATIENT[0]
+    assert [r["id"] for r in by_type["Condition"]] == [ids["Condition"][0]]
+    for resource in by_type["Observation"] + by_type["Condition"]:
+        assert resource["subject"]["reference"] == f"Patient/{first}"
+
+
+def test_what_hapi_does_not_declare_is_not_sent(hapi_r4: Any, loaded: dict[str, Any], tmp_path: Path) -> None:
+    tag, ids = loaded["tag"], loaded["ids"]
+    request = ExportRequest(types=("Observation",), type_filters=(f"Observation?_tag={tag}",),
+                            elements=("Observation.code",), organize_by_patient=True, allow_partial_manifests=True)
+    result, progress, _ = _export(hapi_r4, request, tmp_path / "out")
+
+    for name in ("_elements", "organizeOutputBy", "allowPartialManifests"):
+        assert f"the server does not declare {name}; exporting without it" in progress
+    assert "the server did not organize the output by patient; files are by resource type" in progress
+    assert result.kick_off_method == "POST" and result.type_filters_sent
+    assert not result.elements_sent and not result.organized_by_patient and result.manifest_pages == 1
+    observations = _read(result)["Observation"]
+    assert sorted(r["id"] for r in observations) == sorted(ids["Observation"])
+    assert all("valueQuantity" in r for r in observations)  # whole resources: nothing narrowed
+
+
+def test_group_kick_off_is_get_on_hapi(hapi_r4: Any, loaded: dict[str, Any], tmp_path: Path) -> None:
+    """HAPI lists the canonical IG definition (not one it serves) for Group/$export: nothing declared, so GET."""
+    (group_id,) = loaded["ids"]["Group"]
+    result, _, requests = _export(hapi_r4, ExportRequest(group=group_id, types=("Condition",)), tmp_path)
+    assert result.kick_off_method == "GET"
+    assert any(line.startswith(f"GET {hapi_r4.base_url}/Group/{group_id}/$export?") for line in requests)
+    assert len(_read(result)["Condition"]) == 2
+
+
+def test_hapi_reports_no_deleted_resources(hapi_r4: Any, tmp_path: Path) -> None:
+    """A Condition deleted after `_since`: HAPI 8.8's manifest has no `deleted` array, so `result.deleted` is empty
+    and the Condition is simply absent (the screening side cannot learn of the deletion from the export)."""
+    import time
+    from datetime import UTC, datetime
+
+    tag = f"bulk-{uuid.uuid4().hex[:12]}"
+    meta = {"tag": [{"system": "urn:trial-fhir-adapter:test", "code": tag}]}
+    with FhirClient(hapi_r4.base_url) as client:
+        patient = client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+            _entry(None, {"resourceType": "Patient", "meta": meta})]})["entry"][0]["response"]["location"]
+        patient_ref = "/".join(patient.split("/")[:2])
+        condition = client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [_entry(None, {
+            "resourceType": "Condition", "meta": meta, "subject": {"reference": patient_ref},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]}})]})
+        condition_ref = "/".join(condition["entry"][0]["response"]["location"].split("/")[:2])
+        time.sleep(1.1)
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        time.sleep(1.1)
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"request": {"method": "DELETE", "url": condition_ref}}]})
+    request = ExportRequest(since=since, types=("Condition",), type_filters=(f"Condition?_tag={tag}",))
+    result, _, _ = _export(hapi_r4, request, tmp_path / "out")
+    assert result.deleted == () and result.deleted_files == ()
+    assert "Condition" not in _read(result)

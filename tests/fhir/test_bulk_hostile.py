@@ -19,7 +19,19 @@ import respx
 from adapter.fhir import FhirClient
 from adapter.fhir.bulk import BulkExportError, DownloadLimits, ExportRequest, export_to_directory
 from adapter.http import RetryPolicy
-from tests.fhir.test_bulk import BASE, KICK_OFF, NDJSON, PATIENTS, STATUS, Broken, Run, accepted, manifest, ndjson
+from tests.fhir.test_bulk import (
+    BASE,
+    KICK_OFF,
+    NDJSON,
+    PATIENTS,
+    STATUS,
+    Broken,
+    Run,
+    accepted,
+    manifest,
+    ndjson,
+    v2_kick_off,
+)
 from tests.fhir.test_bulk import run as run  # the fixture, re-exported
 
 FILE = f"{BASE}/Binary/p"
@@ -39,7 +51,7 @@ class Endless(httpx.SyncByteStream):
 
 
 def _export(respx_mock: respx.MockRouter, *files: tuple[str, str], errors: list[str] = ()) -> respx.Route:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     respx_mock.get(STATUS).mock(return_value=manifest(list(files), errors=errors))
     return respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
 
@@ -50,7 +62,7 @@ class _Stop(Exception):
 
 @respx.mock(assert_all_called=False)
 def test_retry_after_zero_is_floored_not_a_busy_loop(respx_mock, tmp_path) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     polls = respx_mock.get(STATUS).mock(return_value=httpx.Response(202, headers={"Retry-After": "0"}))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     run = Run(tmp_path)
@@ -64,7 +76,7 @@ def test_retry_after_zero_is_floored_not_a_busy_loop(respx_mock, tmp_path) -> No
 
 @respx.mock(assert_all_called=False)
 def test_a_thousand_polls_without_retry_after_do_not_overflow(respx_mock, tmp_path) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     respx_mock.get(STATUS).mock(return_value=httpx.Response(202))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
     run = Run(tmp_path)
@@ -213,7 +225,7 @@ def test_files_on_another_origin_are_reported_not_fetched(respx_mock, run) -> No
 
 @respx.mock(assert_all_called=False)
 def test_an_unusable_allowed_origin_is_refused_before_anything_is_sent(respx_mock, run) -> None:
-    kick = respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    kick = v2_kick_off(respx_mock).mock(return_value=accepted())
     with pytest.raises(BulkExportError, match=r"allowed file origin: 'https://files.test/path' is not an origin"):
         run(allowed_origins=["https://files.test/path"])
     assert kick.call_count == 0
@@ -226,7 +238,7 @@ def test_an_unusable_allowed_origin_is_refused_before_anything_is_sent(respx_moc
 ])
 @respx.mock(assert_all_called=False)
 def test_a_hostile_manifest_is_one_line(respx_mock, run, body, message) -> None:
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     respx_mock.get(STATUS).mock(return_value=httpx.Response(200, content=body,
                                                             headers={"Content-Type": "application/json"}))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))
@@ -237,7 +249,7 @@ def test_a_hostile_manifest_is_one_line(respx_mock, run, body, message) -> None:
 
 def _manifest(respx_mock: Any, body: bytes) -> None:
     """A kick-off accepted at once, a status answer of `body` as the manifest, the job deletable."""
-    respx_mock.get(KICK_OFF).mock(return_value=accepted())
+    v2_kick_off(respx_mock).mock(return_value=accepted())
     respx_mock.get(STATUS).mock(return_value=httpx.Response(200, content=body,
                                                             headers={"Content-Type": "application/json"}))
     respx_mock.delete(STATUS).mock(return_value=httpx.Response(202))

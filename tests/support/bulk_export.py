@@ -1,6 +1,7 @@
 """A Bulk Data export on disk for tests, written the way servers write one: resources of each type shuffled
 across one or more files (``Observation.ndjson``, ``Observation.2.ndjson``, …), optionally gzip-compressed, not
-grouped by patient."""
+grouped by patient — or (`write_patient_blocks`) organized by patient as with the STU3 ``organizeOutputBy=Patient``
+(``output.ndjson``, ``output.2.ndjson``, …: per patient a ``Parameters`` header, the Patient, its resources)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,32 @@ def write_export(directory: Path, resources: Iterable[Mapping[str, Any]], *, see
         with path.open("a", encoding="utf-8") as stream:
             stream.write("".join(line + "\n" for line in lines))
         written.append(path)
+    return written
+
+
+def write_patient_blocks(directory: Path, resources: Iterable[Mapping[str, Any]], *,
+                         patients_per_file: int = 1) -> list[Path]:
+    """Write `resources` as `organizeOutputBy=Patient` files: each patient's block (a `Parameters` header with a
+    `header` reference, the Patient, the resources whose `subject` or `patient` is that Patient), in the order
+    the Patients come, `patients_per_file` blocks a file. Resources of no patient are left out."""
+    directory.mkdir(parents=True, exist_ok=True)
+    items = list(resources)
+    blocks: dict[str, list[str]] = {}
+    for resource in items:
+        if resource["resourceType"] == "Patient":
+            reference = f"Patient/{resource['id']}"
+            header = {"resourceType": "Parameters",
+                      "parameter": [{"name": "header", "valueReference": {"reference": reference}}]}
+            blocks[reference] = [json.dumps(header), json.dumps(resource, ensure_ascii=False)]
+    for resource in items:
+        owner = (resource.get("subject") or resource.get("patient") or {}).get("reference")
+        if resource["resourceType"] != "Patient" and owner in blocks:
+            blocks[owner].append(json.dumps(resource, ensure_ascii=False))
+    ordered = list(blocks.values())
+    written: list[Path] = []
+    for n, start in enumerate(range(0, len(ordered), patients_per_file)):
+        lines = [line for block in ordered[start:start + patients_per_file] for line in block]
+        written.append(_write(directory, "output" if n == 0 else f"output.{n + 1}", lines, False))
     return written
 
 

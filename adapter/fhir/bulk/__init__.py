@@ -3,10 +3,13 @@ NDJSON files, one or more per resource type (`Observation.ndjson`, `Observation.
 
 `export_to_directory(client, ExportRequest(...), directory)` runs the whole asynchronous request pattern
 through the FhirClient's connection and retry policy; see docs/bulk-data.md. Modules: `model` (request,
-result, error), `job` (kick-off, polling, delete), `manifest`, `download` (streamed, resumed), `capability`
-(`_typeFilter` support), `session` (the HTTP borrowed from the FhirClient), `export` (the whole run).
+result, error), `kickoff` (POST or GET, the parameters the server declares), `job` (kick-off, polling, delete),
+`manifest`, `pages` (manifest pages and their downloads), `download` (streamed, resumed), `deleted` (the
+manifest's deleted resources), `elements` (`_elements`), `capability` (what the server declares), `session` (the
+HTTP borrowed from the FhirClient), `export` (the whole run).
 """
 
+from adapter.fhir.bulk.elements import ELEMENT_TYPES, elements_value
 from adapter.fhir.bulk.export import (
     DEFAULT_MAX_POLL_WAIT_S,
     DEFAULT_MIN_POLL_WAIT_S,
@@ -21,9 +24,11 @@ __all__ = [
     "DEFAULT_MIN_POLL_WAIT_S",
     "DEFAULT_POLL_TIMEOUT_S",
     "DEFAULT_TIMEOUT_S",
+    "ELEMENT_TYPES",
     "BulkExportError",
     "DownloadLimits",
     "ExportRequest",
     "ExportResult",
+    "elements_value",
     "export_to_directory",
 ]

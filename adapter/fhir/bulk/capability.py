@@ -1,15 +1,21 @@
-"""Whether a server supports `_typeFilter` for a kick-off, from what its CapabilityStatement declares.
+"""What a server declares for an export kick-off, from its CapabilityStatement and OperationDefinitions.
 
-The Bulk Data IG leaves `_typeFilter` optional, and a server may ignore a parameter it does not know — which
-would silently widen the export. So it is sent only when one of the `export` operations the CapabilityStatement
-lists (system level or on the Patient/Group resource) has an OperationDefinition that this server serves (its
-URL under the base), that applies to the kick-off's resource type, and that lists a `_typeFilter` parameter.
-HAPI FHIR declares that (`OperationDefinition/GroupPatient-its-export`).
+The Bulk Data IG leaves most kick-off parameters optional (`_typeFilter`, `_elements`, `patient`, STU3's
+`organizeOutputBy` and `allowPartialManifests`), and a server may ignore a parameter it does not know — which
+would silently widen the export — or refuse it. So an optional parameter is sent only when one of the `export`
+operations the CapabilityStatement lists (system level or on the Patient/Group resource) has an
+OperationDefinition that this server serves (its URL under the base), that applies to the kick-off's resource
+type, and that lists the parameter. HAPI FHIR 8.8 serves `OperationDefinition/GroupPatient-its-export` on Patient
+(with `_typeFilter` and `patient`; not `_elements`, `organizeOutputBy`, `allowPartialManifests`).
+
+A served definition also means the server runs `$export` as a FHIR operation, which FHIR invokes by POST with a
+`Parameters` body (GET is the exception, for operations that change nothing): `served` decides a POST kick-off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from adapter.errors import FetchError
@@ -19,9 +25,26 @@ from adapter.http import is_under
 MAX_DEFINITIONS = 4  # definitions read at most; a server lists one or two export operations
 
 
-def supports_type_filter(client: FhirClient, kick_off_type: str) -> bool:
-    """True if the server declares `_typeFilter` for `Patient/$export` or `Group/[id]/$export` (see module doc)."""
-    urls = list(dict.fromkeys(_export_definitions(client.capabilities(), kick_off_type)))
+@dataclass(frozen=True, slots=True)
+class ExportSupport:
+    """`served`: the server serves an export OperationDefinition for the kick-off; `parameters` its `in` names."""
+
+    served: bool = False
+    parameters: frozenset[str] = frozenset()
+
+    def declares(self, name: str) -> bool:
+        return name in self.parameters
+
+
+def export_support(client: FhirClient, kick_off_type: str) -> ExportSupport:
+    """What the server declares for `Patient/$export` or `Group/[id]/$export` (see module doc); nothing when its
+    CapabilityStatement cannot be read (every optional parameter is then left out)."""
+    try:
+        capabilities = client.capabilities()
+    except FetchError:  # an unreadable statement declares nothing; the kick-off says what the server does
+        return ExportSupport()
+    urls = list(dict.fromkeys(_export_definitions(capabilities, kick_off_type)))
+    served, names = False, set()
     for url in urls[:MAX_DEFINITIONS]:
         if not is_under(client.base_url, url):
             continue
@@ -33,9 +56,15 @@ def supports_type_filter(client: FhirClient, kick_off_type: str) -> bool:
             definition = client.read("OperationDefinition", ident)
         except FetchError:
             continue  # an unreadable definition declares nothing
-        if _declares_type_filter(definition, kick_off_type):
-            return True
-    return False
+        if _applies(definition, kick_off_type):
+            served = True
+            names |= _parameters(definition)
+    return ExportSupport(served, frozenset(names))
+
+
+def supports_type_filter(client: FhirClient, kick_off_type: str) -> bool:
+    """True if the server declares `_typeFilter` for `Patient/$export` or `Group/[id]/$export` (see module doc)."""
+    return export_support(client, kick_off_type).declares("_typeFilter")
 
 
 def _export_definitions(capabilities: dict[str, Any], kick_off_type: str) -> Iterator[str]:
@@ -53,13 +82,14 @@ def _export_definitions(capabilities: dict[str, Any], kick_off_type: str) -> Ite
                     yield definition.split("|", 1)[0].strip()
 
 
-def _declares_type_filter(definition: dict[str, Any], kick_off_type: str) -> bool:
-    if definition.get("code") != "export":
-        return False
+def _applies(definition: dict[str, Any], kick_off_type: str) -> bool:
     resources = definition.get("resource") or ()
-    if resources and kick_off_type not in resources:
-        return False
-    return any(
-        isinstance(parameter, dict) and parameter.get("name") == "_typeFilter" and parameter.get("use", "in") == "in"
+    return definition.get("code") == "export" and (not resources or kick_off_type in resources)
+
+
+def _parameters(definition: dict[str, Any]) -> set[str]:
+    return {
+        parameter["name"]
         for parameter in definition.get("parameter") or ()
-    )
+        if isinstance(parameter, dict) and isinstance(parameter.get("name"), str) and parameter.get("use", "in") == "in"
+    }

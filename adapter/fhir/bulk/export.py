@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from adapter.fhir.bulk.capability import supports_type_filter
-from adapter.fhir.bulk.download import Budget, download
-from adapter.fhir.bulk.job import delete_job, kick_off, poll
-from adapter.fhir.bulk.manifest import Manifest, OutputFile, parse_manifest
+from adapter.fhir.bulk.deleted import read_deleted
+from adapter.fhir.bulk.job import delete_job
+from adapter.fhir.bulk.kickoff import start
 from adapter.fhir.bulk.model import BulkExportError, DownloadLimits, ExportRequest, ExportResult
+from adapter.fhir.bulk.pages import Pages
 from adapter.fhir.bulk.session import Session
 from adapter.fhir.client import FhirClient
 from adapter.fhir.outcome import outcome_text
@@ -19,12 +18,10 @@ from adapter.http import Deadline, clean_text, origin_of, parse_origin
 from adapter.http.transport import display
 from adapter.jsonio import JsonInputError, parse_json
 
-NDJSON = "application/fhir+ndjson"
 DEFAULT_TIMEOUT_S = 3600.0  # the whole export: kick-off, polling and downloads
 DEFAULT_POLL_TIMEOUT_S = DEFAULT_TIMEOUT_S  # the name it had when it bounded polling only
 DEFAULT_MAX_POLL_WAIT_S = 60.0  # a longer Retry-After (HAPI asks for 120 s) is cut to this
 DEFAULT_MIN_POLL_WAIT_S = 1.0  # a shorter one (Retry-After: 0) is raised to this: no busy polling
-ERROR_DIR = "error"
 MAX_SERVER_ERRORS = 100  # messages kept from the error files; the files themselves stay on disk
 MAX_ERROR_LINE_BYTES = 1 << 20  # an OperationOutcome line; a longer one is named, not parsed
 
@@ -40,16 +37,20 @@ def export_to_directory(
     limits: DownloadLimits | None = None,
     allowed_origins: Iterable[str] = (),
     on_progress: Callable[[str], None] | None = None,
+    on_file: Callable[[Path], None] | None = None,
 ) -> ExportResult:
     """Run `request` on the client's server and save its files in `directory` (created; must be empty).
 
-    Kick-off (`Prefer: respond-async`), polling the status URL (Retry-After honoured between `min_poll_wait_s`
-    and `max_poll_wait_s`, X-Progress passed to `on_progress`), downloading every output file as `<Type>.ndjson`,
-    `<Type>.2.ndjson`, … and the error files under `error/` — all within `timeout_s` — then DELETE of the job
-    (also when the export failed or timed out; a failed delete is only reported). Files on an origin other than
-    the server's and `allowed_origins` are not fetched: `result.refused_files` names them. Downloads are bounded
-    by `limits`. Raises BulkExportError (an AdapterError with a one-line message) when the export is refused,
-    fails, times out, or a file cannot be had or is over a cap.
+    Kick-off (`Prefer: respond-async`; POST with a `Parameters` body or GET, see `kickoff`), polling the status
+    URL (Retry-After honoured between `min_poll_wait_s` and `max_poll_wait_s`, X-Progress passed to
+    `on_progress`), following the manifest's pages (`allowPartialManifests`), downloading every output file as
+    `<Type>.ndjson`, `<Type>.2.ndjson`, … (`output.ndjson`, … when organized by patient) — each handed to
+    `on_file` as soon as it is on disk — the error files under `error/` and the deleted files under `deleted/`,
+    all within `timeout_s`; then DELETE of the job (also when the export failed or timed out; a failed delete is
+    only reported). Files on an origin other than the server's and `allowed_origins` are not fetched:
+    `result.refused_files` names them. Downloads are bounded by `limits`. Raises BulkExportError (an
+    AdapterError with a one-line message) when the export is refused, fails, times out, or a file cannot be had
+    or is over a cap.
     """
     report = on_progress or _ignore
     directory = Path(directory)
@@ -58,42 +59,40 @@ def export_to_directory(
     deadline = Deadline(timeout_s)
     session = Session.of(client)
     try:
-        filters_sent = bool(request.type_filters) and supports_type_filter(client, request.kick_off_type)
-        if request.type_filters and not filters_sent:
-            report("the server does not declare _typeFilter; exporting without it")
-        status_url = kick_off(session, request.kick_off_path, _params(request, filters_sent), deadline)
-        report(f"export started; polling {display(status_url)}")
+        started = start(client, session, request, deadline, report)
+        report(f"export started; polling {display(started.status_url)}")
         try:
-            data = poll(session, status_url, deadline, (min_poll_wait_s, max_poll_wait_s), report)
-            manifest = parse_manifest(data, status_url, f"GET {display(status_url)}")
-            run = _Downloads(session, manifest, deadline, limits or DownloadLimits(), origins, report)
-            files = run.all(manifest.output, directory)
-            error_files = run.all(manifest.error, directory / ERROR_DIR)
+            pages = Pages(session, directory, deadline, (min_poll_wait_s, max_poll_wait_s),
+                          limits or DownloadLimits(), origins, report, on_file)
+            got = pages.collect(started.status_url, partial=started.partial_sent)
         finally:
-            delete_job(session, status_url, report)
+            delete_job(session, started.status_url, report)
     finally:
         session.close()
+    manifest = got.first
+    if manifest is None:  # collect returns after one page at least
+        raise BulkExportError(None, "the export delivered no manifest")
+    if request.organize_by_patient and manifest.organized_by != "Patient":
+        report("the server did not organize the output by patient; files are by resource type")
+    deleted, deleted_errors = read_deleted(got.deleted_files)
     return ExportResult(
         directory=directory,
-        files=files,
+        files=tuple(got.files),
         transaction_time=manifest.transaction_time,
         request_url=manifest.request or client.url(request.kick_off_path),
-        server_errors=_messages(error_files),
-        error_files=error_files,
-        type_filters_sent=filters_sent,
-        refused_files=tuple(run.refused),
+        server_errors=_messages(tuple(got.error_files)),
+        error_files=tuple(got.error_files),
+        type_filters_sent=started.type_filters_sent,
+        refused_files=tuple(got.refused),
+        elements_sent=started.elements_sent,
+        organized_by_patient=manifest.organized_by == "Patient",
+        continued=tuple(got.continued),
+        deleted=deleted,
+        deleted_files=tuple(got.deleted_files),
+        deleted_errors=deleted_errors,
+        kick_off_method=started.method,
+        manifest_pages=got.pages,
     )
-
-
-def _params(request: ExportRequest, filters: bool) -> list[tuple[str, str]]:
-    params = [("_outputFormat", NDJSON)]
-    if request.types:
-        params.append(("_type", ",".join(request.types)))
-    if request.since is not None:
-        params.append(("_since", request.since))
-    if filters:
-        params.extend(("_typeFilter", query) for query in request.type_filters)
-    return params
 
 
 def _prepare(directory: Path) -> None:
@@ -118,48 +117,6 @@ def _origins(base_url: str, allowed: Iterable[str]) -> frozenset[str]:
         except ValueError as exc:
             raise BulkExportError(None, f"allowed file origin: {exc}") from None
     return frozenset(origins)
-
-
-@dataclass
-class _Downloads:
-    """The files of one manifest: fetched under one deadline, one byte budget, from allowed origins only."""
-
-    session: Session
-    manifest: Manifest
-    deadline: Deadline
-    limits: DownloadLimits
-    origins: frozenset[str]
-    report: Callable[[str], None]
-    budget: Budget = field(default_factory=Budget)
-    refused: list[str] = field(default_factory=list)
-
-    def all(self, entries: tuple[OutputFile, ...], directory: Path) -> tuple[Path, ...]:
-        allowed = [entry for entry in entries if self._allowed(entry)]
-        if allowed:
-            directory.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for entry in allowed:
-            target = directory / entry.name
-            try:
-                size = download(self.session, entry.url, target, credentials=self.manifest.requires_access_token,
-                                on_progress=self.report, deadline=self.deadline, limits=self.limits,
-                                budget=self.budget)
-            except OSError as exc:
-                raise BulkExportError(None, f"cannot write {target}: {exc.strerror or exc}") from None
-            self.report(f"downloaded {target.name} ({size} bytes)")
-            paths.append(target)
-        return tuple(paths)
-
-    def _allowed(self, entry: OutputFile) -> bool:
-        origin = origin_of(entry.url)
-        if origin is not None and origin in self.origins:
-            return True
-        # Another origin may be the server's storage, or anywhere a hostile manifest points: asked, not assumed.
-        message = (f"{entry.type} file on {origin or 'an unusable URL'} not fetched: not the server's origin "
-                   f"(allow it with --allow-file-origin): {clean_text(display(entry.url), 200)}")
-        self.refused.append(message)
-        self.report(message)
-        return False
 
 
 def _messages(error_files: tuple[Path, ...]) -> tuple[str, ...]:

@@ -7,8 +7,12 @@ other error status is the export's failure, reported with the server's Operation
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from adapter.errors import DeadlineExceeded, FetchError, TransportError
 from adapter.fhir.bulk.model import BulkExportError
@@ -31,17 +35,37 @@ NDJSON = "application/fhir+ndjson"
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024
 MAX_PROGRESS_CHARS = 200
 _ONCE = RetryPolicy(retries=0)  # polling does its own waiting, so each poll is a single attempt
+# What servers say when they refuse the method, e.g. "HTTP method POST is not supported", "Method not allowed",
+# HAPI's "does not know how to handle POST operation[…]".
+_METHOD_REFUSED = re.compile(r"\b(POST|method)\b.{0,80}\bnot\b.{0,20}\b(supported|allowed|implemented)\b"
+                             r"|\bunsupported\b.{0,20}\b(POST|method)\b|\bhandle POST\b", re.IGNORECASE)
 
 
-def kick_off(session: Session, path: str, params: Sequence[tuple[str, str]], deadline: Deadline) -> str:
-    """Start the export; the status URL (Content-Location) of the job. BulkExportError if it is refused."""
+class Refused(Exception):
+    """A POST kick-off refused as a method (405, 501, or an OperationOutcome that says so): GET may still work."""
+
+    def __init__(self, error: BulkExportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def kick_off(session: Session, path: str, params: Sequence[tuple[str, str]], deadline: Deadline,
+             body: dict[str, Any] | None = None) -> str:
+    """Start the export — GET with `params`, or POST with the `Parameters` `body` — and return the status URL
+    (Content-Location) of the job. BulkExportError if it is refused; Refused for a POST refused as a method."""
     url = f"{session.base_url}/{path}"
-    where = f"GET {display(url)}"
+    method = "GET" if body is None else "POST"
+    where = f"{method} {display(url)}"
+    headers = {"Accept": FHIR_JSON, "Prefer": "respond-async"}
+    if body is not None:
+        headers["Content-Type"] = FHIR_JSON
     # The seam types params as a mapping; httpx also takes (name, value) pairs, which repeated names need.
+    # A POST is retried only on answers that prove it was not processed: a second job is not started.
     try:
         reply = send(
-            session.authed, "GET", url, params=list(params),  # type: ignore[arg-type]
-            headers={"Accept": FHIR_JSON, "Prefer": "respond-async"}, policy=session.policy,
+            session.authed, method, url, params=list(params) if body is None else None,  # type: ignore[arg-type]
+            content=orjson.dumps(body) if body is not None else None,
+            headers=headers, policy=session.policy,
             timeout=session.timeout, deadline=within(session.deadline, deadline, where),
             max_bytes=MAX_MANIFEST_BYTES, sleep=session.sleep,
         )  # fmt: skip
@@ -53,11 +77,30 @@ def kick_off(session: Session, path: str, params: Sequence[tuple[str, str]], dea
         if reply.ok:
             raise BulkExportError(reply.status, "expected 202 Accepted for an asynchronous export", where=where)
         error = server_error(reply, where)
-        raise BulkExportError(error.status, f"export refused: {error.message}", error.operation_outcome, where=where)
+        refused = BulkExportError(error.status, f"export refused: {error.message}", error.operation_outcome,
+                                  where=where)
+        if body is not None and _method_refused(reply.status, error.message):
+            raise Refused(refused)
+        raise refused
     location = reply.headers.get("Content-Location", "").strip()
     if not location:
         raise BulkExportError(202, "the export was accepted without a Content-Location to poll", where=where)
     return join_raw(reply.url or url, location)  # servers should send it absolute; a relative one is resolved
+
+
+def _method_refused(status: int, message: str) -> bool:
+    """405/501, or a 4xx whose OperationOutcome says POST (the method) is not supported or allowed."""
+    return status in (405, 501) or (400 <= status < 500 and _METHOD_REFUSED.search(message) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A status answer with a manifest: `complete` (200) or partial (202, `allowPartialManifests`); `wait` is the
+    pause before asking the same URL again."""
+
+    manifest: dict[str, Any]
+    complete: bool
+    wait: float
 
 
 def poll(
@@ -66,8 +109,11 @@ def poll(
     deadline: Deadline,
     waits: tuple[float, float],
     on_progress: Callable[[str], None],
-) -> dict[str, Any]:
-    """Poll `status_url` until the export is complete; the manifest JSON. BulkExportError on failure or timeout.
+    *,
+    partial: bool = False,
+) -> Status:
+    """Poll `status_url` until the export is complete — or, with `partial`, until a 202 carries a manifest — and
+    return that manifest. BulkExportError on failure or timeout.
 
     `waits` is (floor, cap) of every pause, whatever Retry-After asks: `Retry-After: 0` must not make a poll loop.
     """
@@ -88,7 +134,7 @@ def poll(
         except DeadlineExceeded:
             reply, last = None, "a status request got no answer in time"
         if reply is not None and reply.status == 200:
-            return _manifest_json(reply, where)
+            return Status(_manifest_json(reply, where), True, 0.0)
         if reply is not None and reply.status == 202:
             polls, failures = polls + 1, 0
             progress = clean_text(reply.headers.get("X-Progress", ""), MAX_PROGRESS_CHARS)
@@ -96,6 +142,8 @@ def poll(
                 last = progress
                 on_progress(f"export in progress: {progress}")
             wait = _wait(reply, session.policy.backoff_delay(polls), waits)
+            if partial and _is_partial_manifest(reply):
+                return Status(_manifest_json(reply, where), False, wait)
         elif reply is None or reply.status in session.policy.retryable_statuses:
             failures += 1
             if reply is not None:
@@ -127,6 +175,18 @@ def delete_job(session: Session, status_url: str, on_progress: Callable[[str], N
     else:
         error = server_error(reply, where)
         on_progress(f"the server did not delete the export job: {error}")
+
+
+def _is_partial_manifest(reply: Reply) -> bool:
+    """A 202 whose JSON body is a manifest (`output` or `link`), not an OperationOutcome or nothing."""
+    mime = reply.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if mime not in JSON_TYPES or not reply.body.strip():
+        return False
+    try:
+        data = parse_json(reply.body, "the partial manifest", max_bytes=MAX_MANIFEST_BYTES)
+    except JsonInputError:
+        return False  # not one; an in-progress answer may carry anything
+    return isinstance(data, dict) and "resourceType" not in data and ("output" in data or "link" in data)
 
 
 def _manifest_json(reply: Reply, where: str) -> dict[str, Any]:
