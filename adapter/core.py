@@ -96,11 +96,10 @@ class Eligibility:
 
     def facts(self, patient: PatientRecord | Any, trials: Sequence[Trial]) -> PatientFacts:
         """The patient's facts for these trials, with the codes the terminology server recognises."""
-        import adapter.evaluation
+        from adapter.evaluation import reads_of
 
-        reads_of = getattr(adapter.evaluation, "reads_of", None)  # INTEGRATION: the compiled plans' reads
         record = patient if isinstance(patient, PatientRecord) else PatientRecord(patient)
-        facts = record.facts(self.catalog.units, reads_of(trials) if reads_of else None)
+        facts = record.facts(self.catalog.units, reads_of(trials))
         if self.terminology is not None:  # before the pure engine: codes its value sets miss but subsume
             facts = self.terminology.recognize(facts, self.catalog.concepts)
         return facts

@@ -22,6 +22,7 @@ from adapter.limits import check_resource_count
 if TYPE_CHECKING:
     from adapter.catalog import Trial
     from adapter.eligibility.facts import PatientFacts
+    from adapter.eligibility.facts.reads import FactReads
     from adapter.fhir.client import FhirClient
     from adapter.units import UnitTable
 
@@ -42,7 +43,7 @@ class PatientRecord:
     patient_id: str | None = None
     origin: str = "the data"
 
-    def facts(self, units: UnitTable, reads: Any = None) -> PatientFacts:
+    def facts(self, units: UnitTable, reads: FactReads | None = None) -> PatientFacts:
         """The facts the engine reads. PatientDataError when the data is not FHIR, holds no Patient or two, is
         not about `patient_id`, or is over the resource cap (TooManyResources)."""
         from adapter.eligibility.facts import extract_facts
@@ -57,9 +58,7 @@ class PatientRecord:
             items = data
         else:
             raise PatientDataError(f"input is not a FHIR resource, Bundle or list (a {type(data).__name__})")
-        if reads is None:
-            return extract_facts(items, units=units, patient_id=self.patient_id)
-        return extract_facts(items, units=units, patient_id=self.patient_id, reads=reads)  # type: ignore[call-arg]
+        return extract_facts(items, units=units, patient_id=self.patient_id, reads=reads)
 
     @classmethod
     def from_prefetch(cls, prefetch: Mapping[str, Any], patient_id: str, keys: Sequence[str] | None = None

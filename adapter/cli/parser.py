@@ -47,6 +47,7 @@ def build_parser() -> CommandParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from adapter.cli.evaluate import add_evaluate_commands
     from adapter.cli.info import add_info_commands
+    from adapter.cli.review import add_review_commands
     from adapter.cli.screen import add_screen_command
     from adapter.cli.service import add_service_commands
     from adapter.cli.trials import add_trial_commands
@@ -56,5 +57,6 @@ def build_parser() -> CommandParser:
     add_info_commands(commands)
     add_service_commands(commands)
     add_screen_command(commands)
+    add_review_commands(commands)
     parser.subcommands = dict(commands.choices)
     return parser

@@ -113,6 +113,8 @@ def add_trial_commands(commands: Any) -> None:
     draft.add_argument("--out", type=Path, metavar="DIR", default=Path("."),
                        help="folder for NCT….yaml + NCT….json (default: .)")
     draft.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS")
+    draft.add_argument("--explain", action="store_true",
+                       help="print each criterion's readings with the text behind each, for review")
     trial_options(draft, select=False)
     draft.set_defaults(run=cmd_draft)
 

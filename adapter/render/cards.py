@@ -6,22 +6,23 @@ import re
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from adapter.eligibility.compare import show
 from adapter.eligibility.outcome import Evidence
 from adapter.eligibility.prose import quantity_text
 from adapter.evaluation import TrialEvaluation
+from adapter.render.card_model import Card, Link, Source
 from adapter.render.report import number
 from adapter.units.convert import within_range
 from adapter.vocabulary import CTGOV_STUDY_PAGE
 
-if TYPE_CHECKING:
-    from adapter.service.models import Card
-
 SOURCE_LABEL = "trial-fhir-adapter"
 SUMMARY_LIMIT = 139  # CDS Hooks: a card summary is under 140 characters
 SYMBOLS = {"pass": "✔", "fail": "✘", "unknown": "?", "manual": "review"}
+DRAFT_PREFIX = "DRAFT — "  # a drafted trial's card says so first, in the summary a clinician sees
+DRAFT_DETAIL = ("**Draft mapping, not clinically reviewed**: these criteria were drafted from the trial's record "
+                "by software and no clinician has checked how they are read. Confirm each with the trial team.")
 SECTIONS = (("unknown", "Need data"), ("fail", "Not met"), ("manual", "To review"), ("pass", "Met"))
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~!&#"})
 _SCHEME_COLON = re.compile(r"(?<=[A-Za-z0-9+.\-]):(?=\S)")  # https: mailto: javascript: (not "ANC: 1.5")
@@ -70,7 +71,7 @@ def card_summary(result: TrialEvaluation) -> str:
     else:
         n = counts["manual"]
         what = f"potentially eligible, {n} {'criterion' if n == 1 else 'criteria'} to review"
-    summary = f"Possible trial: {result.nct_id} — {what}"
+    summary = f"{DRAFT_PREFIX if result.draft else ''}Possible trial: {result.nct_id} — {what}"
     if not result.recruiting:
         summary += f" (not recruiting: {result.overall_status or 'UNKNOWN'})"
     return summary if len(summary) <= SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 1] + "…"
@@ -81,6 +82,7 @@ def card_detail(result: TrialEvaluation) -> str:
     status = result.overall_status or "UNKNOWN"
     criteria = result.evaluation.criteria
     lines = [
+        *([DRAFT_DETAIL, ""] if result.draft else []),
         f"**{md(result.title)}** ({result.nct_id}, {md(status)}{'' if result.recruiting else ', not recruiting'})",
         "",
         f"Evaluated on {result.evaluation.as_of.isoformat()}: {counts['pass']} met ✔, {counts['fail']} not met ✘, "
@@ -109,14 +111,13 @@ def card_detail(result: TrialEvaluation) -> str:
 
 
 def card_for(result: TrialEvaluation) -> Card:
-    # Imported here: `adapter.service` imports its app, whose CDS module imports this one.
-    from adapter.service.models import Card, Link, Source
 
     url = CTGOV_STUDY_PAGE + result.nct_id
     return Card(
         uuid=str(uuid.uuid4()),
         summary=card_summary(result),
-        indicator="warning" if result.verdict == "insufficient-data" else "info",
+        # A draft's card is never more than `info`: an unreviewed reading should not raise an alarm.
+        indicator="warning" if result.verdict == "insufficient-data" and not result.draft else "info",
         source=Source(label=SOURCE_LABEL, url=url),
         detail=card_detail(result),
         links=[Link(label=f"{result.nct_id} on ClinicalTrials.gov", url=url, type="absolute")],

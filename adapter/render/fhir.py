@@ -11,6 +11,7 @@ from typing import Any
 
 from adapter.evaluation import TrialEvaluation
 from adapter.fhir_build.common import narrative, stable_uuid
+from adapter.render.report import DRAFT_NOTE
 from adapter.vocabulary import CTGOV_SYSTEM, split_token
 
 SUBJECT_STATE = "http://terminology.hl7.org/CodeSystem/research-subject-state"
@@ -36,12 +37,14 @@ def _subject(result: TrialEvaluation) -> dict[str, Any]:
     state = STATE_FOR_VERDICT[evaluation.verdict]
     return {
         "resourceType": "ResearchSubject",
-        "text": narrative(f"{evaluation.patient} for {trial}: {evaluation.verdict} on {evaluation.as_of}"),
+        "text": narrative(f"{evaluation.patient} for {trial}: {evaluation.verdict} on {evaluation.as_of}"
+                          + (f" ({DRAFT_NOTE})" if result.draft else "")),
         "status": "active",
         "progress": [
             {
                 "subjectState": {"coding": [{"system": SUBJECT_STATE, "code": state}], "text": evaluation.verdict},
-                "reason": {"text": f"Eligibility pre-screening by trial-fhir-adapter: {evaluation.verdict}"},
+                "reason": {"text": f"Eligibility pre-screening by trial-fhir-adapter"
+                                   f"{f' on a {DRAFT_NOTE}' if result.draft else ''}: {evaluation.verdict}"},
                 "startDate": evaluation.as_of.isoformat(),
             }
         ],
@@ -54,6 +57,7 @@ def evaluation_bundle(result: TrialEvaluation) -> dict[str, Any]:
     evaluation, trial = result.evaluation, result.nct_id
     key = f"{trial}/{evaluation.patient}/{evaluation.as_of.isoformat()}"
     subject_url = stable_uuid("ResearchSubject", key)
+    review = dict(result.needs_review)
     criteria = []
     for c in evaluation.criteria:
         parts: list[dict[str, Any]] = [
@@ -64,6 +68,7 @@ def evaluation_bundle(result: TrialEvaluation) -> dict[str, Any]:
             {"name": "reason", "valueString": c.reason},
             *({"name": "code", "valueCoding": _coding(t)} for t in c.codes),
             *(_evidence_part(e.reference, e.value, e.unit) for e in c.evidence),
+            *([{"name": "needsReview", "valueString": review[c.id]}] if c.id in review else []),
         ]
         criteria.append({"name": "criterion", "part": parts})
     parameters = {
@@ -73,6 +78,8 @@ def evaluation_bundle(result: TrialEvaluation) -> dict[str, Any]:
             {"name": "trial", "valueString": trial},
             {"name": "asOf", "valueDate": evaluation.as_of.isoformat()},
             {"name": "verdict", "valueCode": evaluation.verdict},
+            # Only for drafts (a reviewed trial's Parameters stay as they were): the verdict is provisional.
+            *([{"name": "draft", "valueBoolean": True}] if result.draft else []),
             *criteria,
         ],
     }

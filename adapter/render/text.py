@@ -9,7 +9,7 @@ from adapter.eligibility.compare import show
 from adapter.eligibility.outcome import Evidence, Result
 from adapter.eligibility.prose import quantity_text
 from adapter.evaluation import TrialEvaluation
-from adapter.render.report import notes, number
+from adapter.render.report import DRAFT_NOTE, notes, number
 
 COLOURS = {
     "pass": "32",
@@ -46,7 +46,8 @@ def report_text(result: TrialEvaluation, *, colour: bool = False, verbose: bool 
     evaluation = result.evaluation
     summary = result.summary
     lines = [
-        f"{result.nct_id}  patient {evaluation.patient}  as of {evaluation.as_of.isoformat()}",
+        f"{result.nct_id}{'  DRAFT (' + DRAFT_NOTE + ')' if result.draft else ''}  patient {evaluation.patient}  "
+        f"as of {evaluation.as_of.isoformat()}",
         f"verdict: {paint(evaluation.verdict, evaluation.verdict)}   "
         f"({summary['pass']} pass, {summary['fail']} fail, {summary['unknown']} unknown, "
         f"{summary['manual']} for review)"

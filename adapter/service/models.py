@@ -9,6 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.render.card_model import Card, Link, Source
+
+__all__ = ["Card", "CdsRequest", "CdsResponse", "CdsService", "Discovery", "Feedback", "FeedbackItem", "Link", "Source"]
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -35,26 +39,6 @@ class CdsRequest(_Open):
     fhirServer: str | None = None
     fhirAuthorization: FhirAuthorization | None = None
     prefetch: dict[str, Any] | None = None
-
-
-class Source(BaseModel):
-    label: str
-    url: str | None = None
-
-
-class Link(BaseModel):
-    label: str
-    url: str
-    type: Literal["absolute", "smart"] = "absolute"
-
-
-class Card(BaseModel):
-    uuid: str
-    summary: str = Field(max_length=139)
-    indicator: Literal["info", "warning", "critical"]
-    source: Source
-    detail: str | None = None
-    links: list[Link] = []
 
 
 class CdsResponse(BaseModel):

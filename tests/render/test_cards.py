@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from adapter.render.cards import SUMMARY_LIMIT, card_detail, card_for, card_summary, cards, md
-from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, trial_evaluation
+from adapter.render.cards import DRAFT_DETAIL, SUMMARY_LIMIT, card_detail, card_for, card_summary, cards, md
+from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, drafted, trial_evaluation
 
 DETAIL = """\
 **A \\[trial\\] of \\*things\\*** (NCT00000001, WITHDRAWN, not recruiting)
@@ -160,3 +160,20 @@ def test_evidence_units_and_ages_read_as_people_write_them() -> None:
     detail = card_detail(trial_evaluation(plt, AGE))
     assert "[165 10³/µL (= 165 10⁹/L), 2026-10-27]" in detail
     assert "[76 years, born 1950-11-01]" in detail and "76 a," not in detail
+
+
+# -- a drafted trial's card says so (issue 21, part 3) --------------------------------------------------------------
+
+def test_a_draft_card_says_draft_first_in_summary_and_detail_and_never_warns() -> None:
+    result = drafted(trial_evaluation(HB, PLT))
+    assert card_summary(result) == "DRAFT — Possible trial: NCT00000001 — 1 criterion needs data"
+    assert card_detail(result) == f"{DRAFT_DETAIL}\n\n{card_detail(trial_evaluation(HB, PLT))}"
+    assert "not clinically reviewed" in DRAFT_DETAIL
+    card = card_for(result)
+    assert card.indicator == "info" and card_for(trial_evaluation(HB, PLT)).indicator == "warning"
+    assert not any(r.summary.startswith("DRAFT") for r in cards([trial_evaluation(HB, PLT)], include_closed=True))
+
+
+def test_a_draft_summary_keeps_its_mark_within_the_limit() -> None:
+    long = card_summary(drafted(trial_evaluation(HB, PLT, recruiting=False, overall_status="X" * 200)))
+    assert len(long) == SUMMARY_LIMIT < 140 and long.startswith("DRAFT — Possible trial: NCT00000001")

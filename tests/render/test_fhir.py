@@ -38,3 +38,22 @@ def test_ineligible_is_the_ineligible_state_and_urls_are_stable():
     assert first["entry"][0]["resource"]["progress"][0]["subjectState"]["coding"][0]["code"] == "ineligible"
     other = evaluation_bundle(trial_evaluation(AGE, verdict="ineligible", nct_id="NCT00000002"))
     assert other["entry"][0]["fullUrl"] != first["entry"][0]["fullUrl"]
+
+
+def test_a_draft_says_so_in_the_subject_and_the_parameters_and_a_reviewed_trial_does_not():
+    from dataclasses import replace
+
+    from adapter.render.report import DRAFT_NOTE
+    from tests.render.sample import drafted
+
+    reviewed = evaluation_bundle(trial_evaluation(HB, PLT))
+    draft = evaluation_bundle(replace(drafted(trial_evaluation(HB, PLT)), needs_review=(("inc-platelets", "why"),)))
+    subject, parameters = (e["resource"] for e in draft["entry"])
+    assert DRAFT_NOTE in subject["text"]["div"] and DRAFT_NOTE in subject["progress"][0]["reason"]["text"]
+    assert parameters["parameter"][4] == {"name": "draft", "valueBoolean": True}
+    assert parameters["parameter"][6]["part"][-1] == {"name": "needsReview", "valueString": "why"}
+    assert "draft" not in str(reviewed) and "needsReview" not in str(reviewed)
+    assert [p for p in parameters["parameter"] if p["name"] != "draft"] == [
+        {**p, "part": [*p["part"], {"name": "needsReview", "valueString": "why"}]} if p["name"] == "criterion"
+        and p["part"][0]["valueString"] == "inc-platelets" else p
+        for p in reviewed["entry"][1]["resource"]["parameter"]]

@@ -53,12 +53,13 @@ def test_notes_are_kept_and_a_draft_is_flagged_only_when_it_is_one():
 
 
 def test_non_integral_values_are_json_floats():
-    from dataclasses import replace
     from decimal import Decimal
 
     from adapter.eligibility.outcome import Evidence
+    from adapter.eligibility.result import CriterionResult
 
-    hb = replace(HB, evidence=(Evidence("Observation/hb", Decimal("8.1"), "mmol/L", None, Decimal("130.491"), "g/L"),))
+    evidence = (Evidence("Observation/hb", Decimal("8.1"), "mmol/L", None, Decimal("130.491"), "g/L"),)
+    hb = CriterionResult(HB.id, HB.type, HB.text, HB.result, HB.reason, HB.codes, evidence)  # not a dataclass
     (evidence,) = report_json(trial_evaluation(hb))["criteria"][0]["evidence"]
     assert evidence == {"reference": "Observation/hb", "value": 8.1, "unit": "mmol/L",
                         "normalized": {"value": 130.491, "unit": "g/L"}}

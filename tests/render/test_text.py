@@ -52,6 +52,12 @@ def test_a_draft_says_so():
     assert "note:" not in report_text(trial_evaluation(HB))
 
 
+def test_a_draft_says_so_in_its_heading_line():
+    heading = report_text(drafted(trial_evaluation(HB))).splitlines()[0]
+    assert heading == f"NCT00000001  DRAFT ({DRAFT_NOTE})  patient Patient/p1  as of 2026-11-01"
+    assert "DRAFT" not in report_text(trial_evaluation(HB))
+
+
 def _ineligible():
     return trial_evaluation(HB, PLT, AGE, CONSENT, HIV, verdict="ineligible")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,7 +52,18 @@ def test_trials(client: TestClient) -> None:
     assert [t["id"] for t in trials] == TRIAL_IDS
     by_id = {t["id"]: t for t in trials}
     assert by_id["NCT03787251"] == {"id": "NCT03787251", "title": CATALOG.get("NCT03787251").record.brief_title,
-                                    "status": "WITHDRAWN", "recruiting": False}
+                                    "status": "WITHDRAWN", "recruiting": False, "draft": False}
+
+
+def test_trials_name_a_draft(tmp_path: Path) -> None:
+    from adapter.catalog import load_catalog
+    from tests.render.drafted import NCT, drafted_site
+
+    catalog = load_catalog([drafted_site(tmp_path / "site")])
+    app = create_app(ServiceSettings(allow_unauthenticated=True, as_of=AS_OF), catalog, warm=False)
+    with TestClient(app) as client:
+        drafts = {t["id"]: t["draft"] for t in client.get("/trials").json()}
+    assert drafts == {NCT: True, **{nct: False for nct in TRIAL_IDS if nct != NCT}}
 
 
 @pytest.mark.parametrize("version", ["R4", "R5"])
