@@ -3,7 +3,9 @@
 Run: .venv/bin/python benchmarks/drafting.py [--quiet]
 
 Sets (benchmarks/drafting/*.yaml): `seed` (the two bundled records), `realworld` (API v2 records read in place from
-../shared/realworld/ctgov), `unseen` (eligibility texts quoted from public sources the project never saw). Every
+../shared/realworld/ctgov), `unseen` (eligibility texts quoted from public sources the project never saw),
+`thresholds-dev` and `thresholds-heldout` (21 real records the project never saw, ctti-clinicaltrials/aact test
+fixtures, whole eligibility texts quoted; the held-out ones were annotated before any change was measured). Every
 annotated threshold describes the ALLOWED region (an exclusion "PT > 16 s" is an upper bound 16 s, not strict).
 
 A drafted threshold is right when concept, bound, value (after unit conversion), unit and strictness all agree.
@@ -32,10 +34,19 @@ from adapter.ctgov.parse import load_record, parse_record  # noqa: E402
 from adapter.drafting.draft import Draft, Drafter  # noqa: E402
 from adapter.drafting.recognize import Threshold  # noqa: E402
 from adapter.mapping.loader import normalize_text  # noqa: E402
-from adapter.mapping.model import Definition, TrialMapping  # noqa: E402
+from adapter.mapping.model import (  # noqa: E402
+    AgeDefinition,
+    Definition,
+    DerivedDefinition,
+    ObservationDefinition,
+    RecordEntry,
+    SexDefinition,
+    TrialMapping,
+)
 from adapter.units import convert  # noqa: E402
 
-SETS = ("seed", "realworld", "unseen")
+SETS = ("seed", "realworld", "unseen", "thresholds-dev", "thresholds-heldout")
+ALIASES = {"creatinine-clearance-measured": "creatinine-clearance"}  # the library's name → the annotations' name
 FLIP = {">": ("upper", False), ">=": ("upper", True), "<": ("lower", False), "<=": ("lower", True)}
 KEEP = {">": ("lower", True), ">=": ("lower", False), "<": ("upper", True), "<=": ("upper", False)}
 
@@ -62,7 +73,8 @@ def bounds(t: Threshold, exclusion: bool, computable: bool, review: bool, text: 
     unit = q.unit or ""
     if unit == "1" and t.what == "inr":  # the ratio the drafter writes as UCUM 1
         unit = ""
-    common = {"concept": t.what, "unit": unit, "computable": computable, "review": review, "text": text}
+    common = {"concept": ALIASES.get(t.what, t.what), "unit": unit, "computable": computable, "review": review,
+              "text": text}
     if q.comparator is None:
         found = []
         if q.low is not None and not (t.what == "ecog" and q.low == 0):
@@ -173,16 +185,17 @@ def report(name: str, s: Score, *, quiet: bool) -> None:
 def leaves(node: Definition) -> set[str]:
     found = set()
     for n in node.walk():
-        kind = n.kind
-        if kind in ("observation", "derived"):
+        if isinstance(n, ObservationDefinition | DerivedDefinition):
             amount = (f"{n.range.low}-{n.range.high} {n.range.unit}" if n.range else
                       f"{n.comparator} {n.times_uln} ULN" if n.times_uln is not None else
                       f"{n.comparator} {n.value} {n.unit}")
-            found.add(f"{getattr(n, kind)} {amount}")
-        elif kind == "age" and n.age is not None:
+            found.add(f"{getattr(n, n.kind)} {amount}")
+        elif isinstance(n, AgeDefinition):
             found.add(f"age {n.age.low}-{n.age.high}")
-        elif kind in ("condition", "procedure", "medication", "allergy", "sex"):
-            found.add(f"{'no ' if n.absent else ''}{kind} {getattr(n, kind)}")
+        elif isinstance(n, SexDefinition):
+            found.add(f"sex {n.sex}")
+        elif isinstance(n, RecordEntry):
+            found.add(f"{'no ' if n.absent else ''}{n.kind} {n.concept}")
     return {_tidy(x) for x in found}
 
 
@@ -240,6 +253,12 @@ def main(argv: list[str]) -> int:
                score(entries, drafter_for), quiet=quiet)
     for nct in ("NCT03787251", "NCT03320629"):
         compare_seed(nct, drafter_for, catalog)
+    # Record-entry criteria (conditions, drugs, procedures, allergies, pregnancy): benchmarks/drafting_entries.py.
+    from benchmarks.drafting_entries import SETS as ENTRY_SETS
+    from benchmarks.drafting_entries import report as entries_report
+
+    for name in ENTRY_SETS:
+        entries_report(name, catalog.concepts, quiet=quiet)
     return 0
 
 

@@ -24,7 +24,7 @@ def test_trials_as_json(capsys: pytest.CaptureFixture[str]) -> None:
         trial = CATALOG.get(row["id"])
         assert row["title"] == trial.title and row["status"] == trial.record.overall_status
         assert row["draft"] is False and row["recruiting"] is False
-        manual = sum(1 for c in trial.mapping.criteria if c.manual is not None)
+        manual = sum(1 for c in trial.mapping.criteria if c.kind == "manual")
         assert row["criteria"] == {"computable": len(trial.evidence_variable["characteristic"]) - manual,
                                    "manual": manual}
 

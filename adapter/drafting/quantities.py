@@ -14,12 +14,12 @@ from decimal import Decimal
 from adapter.drafting.split import unescape
 
 _CMP_WORDS: tuple[tuple[str, str], ...] = (
-    (r"≥|>=|=>|⩾|≧", ">="),
-    (r"≤|<=|=<|⩽|≦", "<="),
-    (r"greater\s+than\s+or\s+equal\s+to|more\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:greater|more|higher)\s+than"
+    (r"≥|>=|=>|>/=|=/>|⩾|≧", ">="),
+    (r"≤|<=|=<|</=|=/<|⩽|≦", "<="),
+    (r"greater\s+(?:than\s+)?or\s+equal\s+to|more\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:greater|more|higher)\s+than"
      r"|at\s+least|of\s+at\s+least|no\s+(?:less|lower|fewer)\s+than|not\s+(?:less|lower|fewer)\s+than"
      r"|a\s+minimum\s+of|minimum\s+of", ">="),
-    (r"less\s+than\s+or\s+equal\s+to|equal\s+to\s+or\s+(?:less|lower)\s+than|no\s+(?:more|greater|higher)\s+than"
+    (r"less\s+(?:than\s+)?or\s+equal\s+to|equal\s+to\s+or\s+(?:less|lower)\s+than|no\s+(?:more|greater|higher)\s+than"
      r"|not\s+(?:more|greater|higher)\s+than|not\s+(?:to\s+)?exceed(?:ing)?|up\s+to|a\s+maximum\s+of"
      r"|maximum\s+of", "<="),
     (r">|greater\s+than|more\s+than|higher\s+than|above|exceeding|exceeds|in\s+excess\s+of|over", ">"),
@@ -48,8 +48,8 @@ _UNITS: tuple[tuple[str, str | None], ...] = (
     (r"mmol\s*/\s*l\b", "mmol/L"),
     (r"meq\s*/\s*l\b", "meq/L"),
     (r"(?:iu|u)\s*/\s*l\b", "U/L"),
-    (r"ml\s*/\s*min(?:ute)?\s*(?:/|per)\s*1[.,]73\s*m\s*\^?2", "mL/min/{1.73_m2}"),
-    (r"ml\s*/\s*min(?:ute)?\b", "mL/min"),
+    (r"mls?\s*(?:/|per)\s*min(?:ute)?s?\s*(?:/|per)\s*1[.,]73\s*m\s*\^?2", "mL/min/{1.73_m2}"),
+    (r"(?:mls?|milli-?lit(?:er|re)s?)\s*(?:/|per)\s*min(?:ute)?s?\b", "mL/min"),
     (r"mm\s*hg\b", "mm[Hg]"),
     (r"(?:ms|msec|milliseconds?)\b", "ms"),
     (r"(?:s|sec|seconds?)\b", "s"),
@@ -57,6 +57,13 @@ _UNITS: tuple[tuple[str, str | None], ...] = (
     (r"g\s*(?:/|per)\s*(?:24\s*-?\s*h(?:ours?|rs?)?|day|d)\b", "g/(24.h)"),
     (r"g\b", "g"),
     (r"(?:years?|yrs?)\b", "a"),
+    (r"(?:months?|mos?)\b", "mo"),  # durations (and young ages): read so that no lab takes them as its bound
+    (r"(?:weeks?|wks?)\b", "wk"),
+    (r"days?\b", "d"),
+    (r"(?:hours?|hrs?)\b", "h"),
+    (r"°\s*c\b|degrees?\s+c(?:elsius)?\b", "Cel"),
+    (r"kg\s*/\s*m\s*\^?2", "kg/m2"),
+    (r"(?:l|lit(?:er|re)s?)\b", "L"),
     (r"(?:points?)\b", "{score}"),
 )
 
@@ -73,8 +80,9 @@ _COUNT_UNIT = {"l": "10*{exp}/L", "μl": "10*{exp}/uL", "ul": "10*{exp}/uL", "mc
                "mm3": "10*{exp}/mm3", "cmm": "10*{exp}/mm3", "mm^3": "10*{exp}/mm3"}
 
 _THRESHOLD = re.compile(_possessive(rf"(?P<cmp>{_CMP})\s*:?\s*(?P<num>{_NUM})"), re.IGNORECASE)
-_POSTFIX = re.compile(_possessive(r"\s*(?:or\s+(?P<ge>more|greater|higher|above|over|older)|and\s+(?P<ge2>above|over|"
-                                  r"older)|or\s+(?P<le>less|lower|fewer|below|younger))\b"), re.IGNORECASE)
+_POSTFIX = re.compile(_possessive(r"\s*(?:of\s+age\s*,?\s*)?(?:or\s+(?P<ge>more|greater|higher|above|over|older)|"
+                                  r"and\s+(?P<ge2>above|over|older)|or\s+(?P<le>less|lower|fewer|below|younger))\b"),
+                     re.IGNORECASE)  # "12 years of age or older"
 _BARE = re.compile(rf"(?<![\d.,/])(?P<num>{_NUM})", re.IGNORECASE)
 _RANGE = re.compile(_possessive(rf"(?:between\s+)?(?P<low>{_NUM})\s*(?P<lowunit>[^\d\s\-–]{{0,12}}?)\s*"
                                 rf"(?P<sep>-|–|to|and)\s*(?P<high>{_NUM})"), re.IGNORECASE)
@@ -110,9 +118,29 @@ def _show(value: Decimal | None) -> str:
     return "?" if value is None else format(value.normalize(), "f")
 
 
+# Multiples written in words ("five times the upper limit of normal", "twice the ULN"): read as digits. Only before
+# "times"/"×"/"fold" or "the ULN" words, where a word number can only be the multiple.
+_WORD_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10", "one and a half": "1.5", "one and one-half": "1.5",
+                 "two and a half": "2.5", "two and one-half": "2.5"}
+_WORD_MULTIPLE = re.compile(
+    r"\b(?P<num>(?:one|two)\s+and\s+(?:a|one)[\s-]half|one|two|three|four|five|six|seven|eight|nine|ten)"
+    r"(?P<sep>\s*\(\s*\d{1,2}(?:\.\d)?\s*\))?(?=\s*(?:times\b|x\s|×|-?fold\b))"
+    r"|\btwice(?=\s+(?:the\s+)?(?:institutional\s+)?(?:uln\b|upper\s+limit))", re.IGNORECASE)
+
+
+def _word_number(match: re.Match[str]) -> str:
+    if match.group("num") is None:  # "twice the ULN"
+        return "2 x"
+    if match.group("sep"):  # "five (5) times": the digits are already written
+        return match.group("sep").strip(" ()\t")
+    return _WORD_NUMBERS[" ".join(match.group("num").lower().replace("-", " ").split())]
+
+
 def fold(text: str) -> str:
-    """The text quantities are read from: markdown escapes dropped, NFKC (superscripts → digits)."""
-    return unicodedata.normalize("NFKC", unescape(text))
+    """The text quantities are read from: markdown escapes dropped, NFKC (superscripts → digits), multiples in
+    words as digits."""
+    return _WORD_MULTIPLE.sub(_word_number, unicodedata.normalize("NFKC", unescape(text)))
 
 
 def _number(text: str) -> Decimal:
@@ -201,8 +229,9 @@ def _range(text: str, match: re.Match[str]) -> Quantity | None:
         return None
     lowunit = match.group("lowunit").strip()
     unit, raw, end = read_unit(text, match.end("high"))
-    if lowunit and read_unit(lowunit, 0)[0] not in (unit, None):
-        return None
+    low_unit = read_unit(lowunit, 0)[0] if lowunit else None
+    if low_unit not in (unit, None) or (low_unit is None and re.search(r"[A-Za-z]{2}", lowunit)):
+        return None  # "3 months to 17 years": the low end is in a unit of its own (or one not read)
     if low > high:
         return None
     after = text[end:end + 30].lower()

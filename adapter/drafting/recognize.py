@@ -15,18 +15,21 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adapter.drafting.lexicon import AGE, BY_WHAT, CONDITIONS, ECOG, ELEMENTS, KARNOFSKY, Element
+from adapter.drafting.lexicon import AGE, CLEARANCE, CONDITIONS, SCORES, Element, elements
 from adapter.drafting.quantities import Quantity, find_quantities, fold
+
+if TYPE_CHECKING:
+    from adapter.mapping.concepts import ConceptLibrary
 
 MAX_GAP = 60  # characters between a data element's name and its comparator
 MAX_JOINER = 40  # characters between two names read as one subject ("ALT and AST", "ALT / AST (SGPT)")
 _SEGMENT = re.compile(r"[;()\[\]]")
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
-_JOINER = re.compile(r"^[\s,/&()]*(?:and|or|/|&|,)?[\s,/&()]*(?:\([^)]{0,12}\))?[\s,/&()]*(?:and|or)?[\s(]*$",
-                     re.IGNORECASE)
+_JOINER = re.compile(r"^[\s,/&()\[\]]*(?:and|or|/|&|,)?[\s,/&()\[\]]*(?:\([^)]{0,12}\))?[\s,/&()\[\]]*(?:and|or)?"
+                     r"[\s(\[]*$", re.IGNORECASE)  # brackets too: "AST (… [SGOT])/ALT"
 _UNLESS = re.compile(r"\b(?:unless|except|excluding)\b[^;.]{0,40}$", re.IGNORECASE)
 _MALE = re.compile(r"\b(?:men|male|males|man)\b", re.IGNORECASE)
 _FEMALE = re.compile(r"\b(?:women|female|females|woman)\b", re.IGNORECASE)
@@ -47,9 +50,16 @@ _STOP_WORDS = """
     international normalized performance status score scale eastern cooperative oncology group ecog pts grade
     metastasis metastases gilbert's gilbert syndrome examination examinations routine biochemical results
     result chemistry coagulation parameters parameter then less greater more equal no not g l s x cockcroft
-    gault cockcroft-gault test/calculation per pressure
+    gault cockcroft-gault test/calculation per pressure between inclusive
 """
 _STOP = frozenset(_STOP_WORDS.split())
+# Words that may stand between two bounds of one element ("… but up to 5 × ULN", "men > 450 ms, women > 470 ms")
+_JOINING = frozenset({"but", "up", "may", "can", "permitted", "allowed", "acceptable", "men", "women", "male", "males",
+                      "female", "females", "man", "woman", "screening", "randomization", "randomisation", "baseline",
+                      "entry", "enrollment", "enrolment"})
+# A bound in a clause opened by "if" / "when" may be the case a rule applies to, not a limit ("… only need to be
+# assessed if the mean QTc > 480 msec"): read, but for a person to check.
+_IF_CLAUSE = re.compile(r"\b(?:if|when|whenever)\b[^;.,()]{0,40}$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -93,13 +103,15 @@ class _Mention:
     special: str | None = None  # ecog | karnofsky | age
 
 
-def find_mentions(text: str) -> list[_Mention]:
-    """Names of data elements in the text; where two spellings overlap, the longer (then the earlier listed) wins."""
+def find_mentions(text: str, lexicon: Sequence[Element]) -> list[_Mention]:
+    """Names of data elements in the text; where two spellings overlap, the longer (then the earlier listed) wins.
+    Scores (ECOG, Karnofsky) win ties: they are read by their own rules."""
     candidates: list[tuple[int, int, int, Element | str]] = []
-    for priority, element in enumerate(ELEMENTS):
-        candidates += [(m.start(), m.end(), priority, element) for m in element.pattern.finditer(text)]
-    for special, pattern in (("ecog", ECOG), ("karnofsky", KARNOFSKY)):
-        candidates += [(m.start(), m.end(), -1, special) for m in pattern.finditer(text)]
+    for priority, element in enumerate(lexicon):
+        if element.what in SCORES:
+            candidates += [(m.start(), m.end(), -1, element.what) for m in element.pattern.finditer(text)]
+        else:
+            candidates += [(m.start(), m.end(), priority, element) for m in element.pattern.finditer(text)]
     candidates.sort(key=lambda c: (c[0], -(c[1] - c[0]), c[2]))
     mentions: list[_Mention] = []
     for start, end, _, item in candidates:
@@ -137,29 +149,44 @@ def _fitting(elements: tuple[Element, ...], unit: str | None) -> Element:
     return (fits or list(elements))[0]
 
 
+TIME_UNITS = frozenset({"a", "mo", "wk", "d", "h"})
+
+
 def _is_age(text: str, q: Quantity) -> bool:
-    if q.unit != "a":
+    if q.unit != "a":  # ages in months or hours (infants) are subgroups more often than limits: not read
         return False
     window = text[max(0, q.start - 40):min(len(text), q.end + 25)]
-    return bool(re.search(r"\bage[ds]?\b|of\s+age|\bold\b|older|younger|\badults?\b", window, re.IGNORECASE))
+    if re.search(r"\b(?:death|died|family|relatives?|mother|father|siblings?)\b", window, re.IGNORECASE):
+        return False  # the age of someone else, or of an event ("sudden death under 40 years of age")
+    if re.search(r"\bage[ds]?\b|of\s+age|\bold\b|older|younger|\badults?\b", window, re.IGNORECASE):
+        return True
+    # "Between 18 to 65 years, inclusive": a criterion that is only a span of years is the age
+    rest = f"{text[:q.start]} {text[q.end:]}"
+    return not re.sub(r"\b(?:between|inclusive|both|and|from)\b|[\W_]", "", rest, flags=re.IGNORECASE)
 
 
 class Recognizer:
     """Recognises criteria against one concept library (observation and derived concepts it has)."""
 
-    def __init__(self, observations: Sequence[str], derived: Sequence[str], conditions: Sequence[str]) -> None:
+    def __init__(self, lexicon: Sequence[Element], observations: Sequence[str], derived: Sequence[str],
+                 conditions: Sequence[str]) -> None:
+        self.lexicon = tuple(lexicon)
+        self.by_what = {e.what: e for e in self.lexicon}
         self.observations = frozenset(observations)
         self.derived = frozenset(derived)
         self.conditions = frozenset(conditions)
 
     @classmethod
-    def for_library(cls, library: Any) -> Recognizer:
-        return cls(list(library.observations), list(library.derived), list(library.conditions))
+    def for_library(cls, library: ConceptLibrary) -> Recognizer:
+        return cls(elements(library), list(library.observations), list(library.derived), list(library.conditions))
+
+    def mentions(self, text: str) -> list[_Mention]:
+        return find_mentions(text, self.lexicon)
 
     # ------------------------------------------------------------------ thresholds
     def thresholds(self, raw: str) -> tuple[str, list[Threshold]]:
         text = fold(raw)
-        mentions = find_mentions(text)
+        mentions = self.mentions(text)
         found: list[Threshold] = []
         since = 0
         previous: list[Element] | str | None = None
@@ -171,22 +198,33 @@ class Recognizer:
             previous = subject
             found += self._read(text, q, subject)
         found += self._ecog_lists(text, mentions, found)
-        return text, self._conditions(text, self._sexes(text, found))
+        return text, self._if_clauses(text, self._conditions(text, self._sexes(text, found)))
+
+    @staticmethod
+    def _if_clauses(text: str, found: list[Threshold]) -> list[Threshold]:
+        return [replace(t, review=_join(t.review, "the bound is in an 'if' clause: it may say when a rule applies, "
+                                                  "not a limit"))
+                if t.when is None and t.exempt is None and _IF_CLAUSE.search(text, max(0, t.quantity.start - 48),
+                                                                             t.quantity.start) else t
+                for t in found]
 
     def _subject_of(self, text: str, mentions: list[_Mention], q: Quantity, since: int,
                     previous: list[Element] | str | None) -> list[Element] | str | None:
-        if q.part is not None:
-            return [BY_WHAT[f"{q.part}-bp"]]
+        if q.part is not None and f"{q.part}-bp" in self.by_what:
+            return [self.by_what[f"{q.part}-bp"]]
         if _is_age(text, q):
             return "age"
+        if q.unit in TIME_UNITS:  # a duration, or the age of someone else: no data element's bound
+            return None
         group = _subject(text, mentions, q, since)
         if group and group[-1].special:
             return group[-1].special
         if group:
             return [_fitting(m.elements, q.unit) for m in group]
         gap = text[since:q.start].strip(" ,")
-        if previous is not None and previous != "age" and len(gap) <= 30 and since > 0:
-            return previous  # "ALT < 2.5 × ULN, but < 5 × ULN if …": the same element
+        named = [w for w in re.findall(r"[A-Za-z]+", gap) if w.lower() not in _STOP and w.lower() not in _JOINING]
+        if previous is not None and previous != "age" and len(gap) <= 30 and since > 0 and not named:
+            return previous  # "ALT < 2.5 × ULN, but < 5 × ULN if …": the same element (not "… and a life expectancy")
         return None
 
     def _read(self, text: str, q: Quantity, subject: list[Element] | str) -> list[Threshold]:
@@ -201,8 +239,8 @@ class Recognizer:
         for element in subject:
             by_what.setdefault(element.what, []).append(element)
         result = []
-        for elements in by_what.values():
-            result.append(self._element(text, q, elements))
+        for meanings in by_what.values():
+            result.append(self._element(text, q, meanings))
         return result
 
     def _ecog(self, q: Quantity) -> Threshold:
@@ -249,7 +287,7 @@ class Recognizer:
             q = replace(q, unit="g/(24.h)")
             unit = "g/(24.h)"
         review = q.review
-        if not unit and "" in element.units and q.value is not None:  # "INR ≤ 1.5": a ratio, no unit
+        if not unit and "" in element.units:  # "INR ≤ 1.5", "INR 2 to 3": a ratio, no unit
             q, review = replace(q, unit="1"), _join(q.review, f"no unit written: {element.label} read as a ratio (1)")
         threshold = Threshold(element.what, element.label, q, problem=q.problem, review=review)
         if not fitting:
@@ -259,17 +297,17 @@ class Recognizer:
 
     def _concept(self, text: str, t: Threshold, element: Element) -> Threshold:
         what = element.what
-        if what in ("creatinine-clearance", "egfr") and t.quantity.unit == "mL/min":
+        if what in (CLEARANCE, "egfr") and t.quantity.unit == "mL/min":
             cockcroft, measured = _clearance_words(text)  # once per text, not once per bound
             derived = "creatinine-clearance-cockcroft-gault"
             if what == "egfr" and cockcroft and derived in self.derived:
                 return replace(t, concept=derived, kind="derived", review=_join(
                     t.review, "the record names eGFR but gives a Cockcroft–Gault creatinine clearance (mL/min)"))
-            if what == "creatinine-clearance" and cockcroft and not measured and derived in self.derived:
+            if what == CLEARANCE and cockcroft and not measured and derived in self.derived:
                 return replace(t, concept=derived, kind="derived")
-            if what == "creatinine-clearance" and measured and not cockcroft:
+            if what == CLEARANCE and measured and not cockcroft:
                 return self._observation(t, element)
-            if what == "creatinine-clearance" and derived in self.derived:
+            if what == CLEARANCE and derived in self.derived:
                 base = self._observation(t, element)
                 if base.concept is None:
                     return replace(t, concept=derived, kind="derived", review=_join(
@@ -277,8 +315,8 @@ class Recognizer:
                 return replace(base, alternatives=(derived,), review=_join(
                     t.review, "how clearance is obtained is not said: a measured 24 h clearance or a "
                               "Cockcroft–Gault estimate both count"))
-        if what == "qt":
-            qtc = self._observation(replace(t, what="qtc", label="QTc"), BY_WHAT["qtc"])
+        if what == "qt" and "qtc" in self.by_what:
+            qtc = self._observation(replace(t, what="qtc", label="QTc"), self.by_what["qtc"])
             return replace(qtc, label="QT interval", review=_join(
                 t.review, "the record says QT interval; read as the corrected QT (QTc) that ECG reports give"))
         return self._observation(t, element)
@@ -293,11 +331,16 @@ class Recognizer:
         result = []
         for t in found:
             before = text[max(0, t.quantity.start - 14):t.quantity.start]
-            after = text[t.quantity.end:t.quantity.end + 10]
-            sex = None
-            if _FEMALE.search(before) or re.match(r"\s*\(?\s*(?:women|females?)\b", after, re.IGNORECASE):
+            after = text[t.quantity.end:t.quantity.end + 16]  # " for females": the whole word
+            sex = None  # the words right after a bound bind closer than those before ("> 470 ms for females and > 450
+            # ms for males": 450 is for males)
+            if re.match(r"\s*\(?\s*(?:for\s+|in\s+)?(?:women|females?)\b", after, re.IGNORECASE):
                 sex = "female"
-            elif _MALE.search(before) or re.match(r"\s*\(?\s*(?:men|males?)\b", after, re.IGNORECASE):
+            elif re.match(r"\s*\(?\s*(?:for\s+|in\s+)?(?:men|males?)\b", after, re.IGNORECASE):
+                sex = "male"
+            elif _FEMALE.search(before):
+                sex = "female"
+            elif _MALE.search(before):
                 sex = "male"
             result.append(replace(t, sex=sex) if sex else t)
         return result
@@ -318,7 +361,7 @@ class Recognizer:
             if t.kind not in ("age", "ecog"):
                 in_segment.setdefault(segment(t.quantity.start), []).append(i)
         by_end = sorted((t.quantity.end, i) for i, t in enumerate(result) if t.kind not in ("age", "ecog"))
-        for key, _label, pattern in CONDITIONS:
+        for key, _label, pattern, _kind in CONDITIONS:
             for match in pattern.finditer(text):
                 same = in_segment.get(segment(match.start()), [])
                 # "unless …" within the 40 characters before: searched there only, not in all the text before
@@ -351,11 +394,11 @@ def _join(*reasons: str | None) -> str | None:
     return "; ".join(dict.fromkeys(present)) or None
 
 
-def residual(text: str, thresholds: Sequence[Threshold]) -> str:
+def residual(text: str, thresholds: Sequence[Threshold], lexicon: Sequence[Element]) -> str:
     """The words of the criterion that none of its recognised parts account for."""
     spans = [(t.quantity.start, t.quantity.end) for t in thresholds]
-    spans += [(m.start, m.end) for m in find_mentions(text)]
-    for _key, _label, pattern in CONDITIONS:
+    spans += [(m.start, m.end) for m in find_mentions(text, lexicon)]
+    for _key, _label, pattern, _kind in CONDITIONS:
         spans += [m.span() for m in pattern.finditer(text)]
     spans += [m.span() for m in AGE.finditer(text)]
     depth = [0] * (len(text) + 1)  # how many spans cover each character: one pass, not one per span
@@ -372,12 +415,12 @@ def residual(text: str, thresholds: Sequence[Threshold]) -> str:
     return " ".join(words)
 
 
-def normal_words(text: str) -> list[str]:
+def normal_words(text: str, lexicon: Sequence[Element]) -> list[str]:
     """Data elements the text asks to be 'normal' or 'adequate' without a number."""
     folded = fold(text)
     if not _NORMAL.search(folded):
         return []
-    return list(dict.fromkeys(e.label for m in find_mentions(folded) for e in m.elements[:1]))
+    return list(dict.fromkeys(e.label for m in find_mentions(folded, lexicon) for e in m.elements[:1]))
 
 
 __all__ = ["Recognition", "Recognizer", "Threshold", "find_mentions", "normal_words", "residual"]

@@ -30,6 +30,9 @@ _LEAD_IN = re.compile(
     re.IGNORECASE,
 )
 _NOT_CRITERIA = re.compile(r"^(the information listed above|note:)", re.IGNORECASE)
+# A sentence ending in a full stop is a criterion even when its last word is one of the lead-in words ("… according
+# to the revised WHO criteria."); only these words still introduce a list when a full stop ends them.
+_FULL_STOP_LEAD_IN = re.compile(r"(following|as follows)\W*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ def _is_lead_in(text: str, following: tuple[int, str] | None) -> bool:
     if following is None:
         return False
     stripped = text.rstrip(" :;：")
-    return bool(_LEAD_IN.search(stripped)) or (_is_heading(text) and len(stripped.split()) <= 6)
+    sentence = stripped.endswith(".") and not _FULL_STOP_LEAD_IN.search(stripped)
+    return (not sentence and bool(_LEAD_IN.search(stripped))) or (_is_heading(text) and len(stripped.split()) <= 6)
 
 
 def _pieces(block: str) -> list[tuple[int, str]]:

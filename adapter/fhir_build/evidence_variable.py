@@ -42,7 +42,21 @@ from adapter.fhir_build.common import (
 from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION, RECORD_ENTRY_SETTLES_EXTENSION
 from adapter.fhir_build.record_gates import record_gates
 from adapter.mapping.concepts import Concept, ConceptLibrary
-from adapter.mapping.model import Criterion, Definition, TrialMapping
+from adapter.mapping.model import (
+    AgeDefinition,
+    AllergyDefinition,
+    AllOf,
+    AnyOf,
+    ConditionDefinition,
+    Criterion,
+    Definition,
+    DerivedDefinition,
+    Manual,
+    ObservationDefinition,
+    RecordEntry,
+    SexDefinition,
+    TrialMapping,
+)
 from adapter.vocabulary import (
     ADMINISTRATIVE_GENDER,
     AGE,
@@ -76,25 +90,25 @@ class CharacteristicBuilder:
         if node.id:
             characteristic["linkId"] = node.id
         characteristic["description"] = node.text if top_level else (node.text or self.summary(node))
-        notes = [n for n in (node.note, node.manual) if n]
+        notes = [n for n in (node.note, node.manual if isinstance(node, Manual) else None) if n]
         if notes:
             characteristic["note"] = [{"text": n} for n in notes]
+        absent = isinstance(node, RecordEntry) and node.absent
         if not top_level:
-            characteristic["exclude"] = node.absent
-        elif node.absent:
+            characteristic["exclude"] = absent
+        elif absent:
             # A top-level "absent" item is expressed as an inner characteristic so that `exclude` on the
             # criterion keeps meaning "this is an exclusion criterion".
             inner = self.definition(node.model_copy(update={"id": None, "text": None, "note": None}))
             characteristic["definitionByCombination"] = {"code": "all-of", "characteristic": [inner]}
             return characteristic
-        kind = node.kind
-        if kind in ("all_of", "any_of"):
-            children = [self.definition(child) for child in (node.all_of or node.any_of or [])]
-            code = "all-of" if kind == "all_of" else "any-of"
+        if isinstance(node, AllOf | AnyOf):
+            children = [self.definition(child) for child in node.children]
+            code = "all-of" if isinstance(node, AllOf) else "any-of"
             characteristic["definitionByCombination"] = {"code": code, "characteristic": children}
-        elif kind == "manual" and (node.evidence or node.context):
+        elif isinstance(node, Manual) and (node.evidence or node.context):
             characteristic["definitionByCombination"] = self.manual_with_evidence(node)
-        elif kind != "manual":
+        elif not isinstance(node, Manual):
             characteristic["definitionByTypeAndValue"] = self.type_and_value(node)
             reading = self.record_entry_reading(node)
             if reading:
@@ -104,7 +118,7 @@ class CharacteristicBuilder:
                 characteristic["timeFromEvent"] = window
         return characteristic
 
-    def manual_with_evidence(self, node: Definition) -> dict[str, Any]:
+    def manual_with_evidence(self, node: Manual) -> dict[str, Any]:
         """A manual item and the record entries that bear on it: any-of (a match → unknown, none → manual)."""
         manual = {"description": str(node.manual), "note": [{"text": str(node.manual)}], "exclude": False}
         flags = []
@@ -116,21 +130,20 @@ class CharacteristicBuilder:
         return {"code": "any-of", "characteristic": [manual, *flags]}
 
     def type_and_value(self, node: Definition) -> dict[str, Any]:
-        kind = node.kind
-        if kind == "age":
-            assert node.age is not None
+        if isinstance(node, AgeDefinition):
             return {"type": AGE.concept(), "valueRange": value_range(node.age.low, node.age.high, "a")}
-        if kind == "sex":
+        if isinstance(node, SexDefinition):
             sex = {"coding": [coding(ADMINISTRATIVE_GENDER, str(node.sex))]}
             return {"type": GENDER.concept(), "valueCodeableConcept": sex}
-        record_kind = RECORD_KIND_BY_MAPPING_KEY.get(kind)
-        if record_kind is not None:
+        if isinstance(node, RecordEntry):
             # The mapping key ("condition") names the criterion field; the kind's name ("conditions") the table.
-            concept = self.concepts.lookup(record_kind.name, str(getattr(node, kind)))
+            record_kind = RECORD_KIND_BY_MAPPING_KEY[node.kind]
+            concept = self.concepts.lookup(record_kind.name, node.concept)
             value: dict[str, Any] = codeable_concept(concept)
             value["text"] = names(concept)
             return {"type": record_kind.type_code.concept(), "valueCodeableConcept": value}
-        if kind == "derived":
+        assert isinstance(node, ObservationDefinition | DerivedDefinition)  # combinations and manual have none
+        if isinstance(node, DerivedDefinition):
             derived = self.concepts.derived[str(node.derived)]
             type_ = {
                 "coding": [coding(DERIVED_CODE_SYSTEM, str(node.derived), derived.display)],
@@ -157,12 +170,11 @@ class CharacteristicBuilder:
 
     def record_entry_reading(self, node: Definition) -> dict[str, Any] | None:
         """The record-entry-reading extension of a record-entry node: history and partial codes, if any."""
-        record_kind = RECORD_KIND_BY_MAPPING_KEY.get(node.kind)
-        if record_kind is None:
+        if not isinstance(node, RecordEntry):
             return None
-        concept = self.concepts.lookup(record_kind.name, str(getattr(node, node.kind)))
+        concept = self.concepts.lookup(RECORD_KIND_BY_MAPPING_KEY[node.kind].name, node.concept)
         parts: list[dict[str, Any]] = []
-        if node.history:
+        if isinstance(node, ConditionDefinition) and node.history:
             parts.append({"url": "history", "valueBoolean": True})
         for partial in concept.partial_codes:
             parts.append(
@@ -177,7 +189,7 @@ class CharacteristicBuilder:
         return {"url": RECORD_ENTRY_EXTENSION, "extension": parts} if parts else None
 
     def time_from_event(self, node: Definition) -> list[dict[str, Any]]:
-        if node.kind in ("observation", "derived"):
+        if isinstance(node, ObservationDefinition | DerivedDefinition):
             lookback = node.lookback_days or self.mapping.defaults.lookback_days
             return [
                 {
@@ -186,6 +198,8 @@ class CharacteristicBuilder:
                     "range": {"low": days(-lookback), "high": days(0)},
                 }
             ]
+        if not isinstance(node, RecordEntry) or isinstance(node, AllergyDefinition):
+            return []
         if node.within_days is not None and not node.before:
             return [
                 {
@@ -207,27 +221,25 @@ class CharacteristicBuilder:
 
     def summary(self, node: Definition) -> str:
         """A short reading of a nested item, used where the record has no text of its own."""
-        kind = node.kind
-        if kind in ("all_of", "any_of"):
-            return "All of:" if kind == "all_of" else "Any of:"
-        if kind == "manual":
+        if isinstance(node, AllOf | AnyOf):
+            return "All of:" if isinstance(node, AllOf) else "Any of:"
+        if isinstance(node, Manual):
             return str(node.manual)
-        if kind == "age":
-            assert node.age is not None
+        if isinstance(node, AgeDefinition):
             return f"Age {node.age.low}–{node.age.high} years"
-        if kind == "sex":
+        if isinstance(node, SexDefinition):
             return f"Sex {node.sex}"
-        record_kind = RECORD_KIND_BY_MAPPING_KEY.get(kind)
-        if record_kind is not None:
-            display = self.concepts.lookup(record_kind.name, str(getattr(node, kind))).display
-            anchor = "the blood count" if node.before else "the evaluation date"
-            window = f" within {node.within_days} days before {anchor}" if node.within_days else ""
-            history = "History of " if node.history else ""
+        if isinstance(node, RecordEntry):
+            display = self.concepts.lookup(RECORD_KIND_BY_MAPPING_KEY[node.kind].name, node.concept).display
+            within, before = (None, None) if isinstance(node, AllergyDefinition) else (node.within_days, node.before)
+            anchor = "the blood count" if before else "the evaluation date"
+            window = f" within {within} days before {anchor}" if within else ""
+            history = "History of " if isinstance(node, ConditionDefinition) and node.history else ""
             return f"{'No ' if node.absent else ''}{history}{display}{window}"
         display = (
-            self.concepts.derived[str(node.derived)].display
-            if kind == "derived"
-            else self.concepts.observations[str(node.observation)].display
+            self.concepts.derived[node.derived].display
+            if isinstance(node, DerivedDefinition)
+            else self.concepts.observations[node.observation].display
         )
         if node.range is not None:
             return f"{display} {node.range.low}–{node.range.high}"
@@ -239,16 +251,16 @@ class CharacteristicBuilder:
 
     def reading(self, node: Definition) -> str:
         """A whole criterion in words, for people (the narrative): combinations spelt out item by item."""
-        kind = node.kind
-        if kind in ("all_of", "any_of"):
-            items = node.all_of or node.any_of or []
-            parts = [f"({self.reading(i)})" if i.kind in ("all_of", "any_of") else self.reading(i) for i in items]
-            return f"{'All' if kind == 'all_of' else 'Any'} of: {'; '.join(parts)}"
-        if kind == "manual":
+        if isinstance(node, AllOf | AnyOf):
+            parts = [f"({self.reading(i)})" if isinstance(i, AllOf | AnyOf) else self.reading(i)
+                     for i in node.children]
+            return f"{'All' if isinstance(node, AllOf) else 'Any'} of: {'; '.join(parts)}"
+        if isinstance(node, Manual):
             return f"For a person to decide: {node.manual}"
-        if kind == "age" and node.age is not None and (node.age.low is None or node.age.high is None):
+        if isinstance(node, AgeDefinition) and (node.age.low is None or node.age.high is None):
             return f"Age ≥ {node.age.low} years" if node.age.high is None else f"Age ≤ {node.age.high} years"
-        if kind in ("observation", "derived") and node.range is not None and node.range.unit not in ("1", None):
+        if (isinstance(node, ObservationDefinition | DerivedDefinition) and node.range is not None
+                and node.range.unit not in ("1", None)):
             unit = node.range.unit
             return self.summary(node) + ("" if unit.startswith("{") else f" {unit}")  # {score}: a count, no unit
         return self.summary(node)

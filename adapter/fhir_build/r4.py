@@ -119,8 +119,24 @@ def _sponsor_and_investigator(parties: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# A drafted trial's R5 resources have publication status `draft`. R4's ResearchStudy.status is the trial's progress
+# (ResearchStudyStatus: no draft) and its Group has no status, so those two carry the publication status as a tag,
+# a code of the publication-status CodeSystem itself (http://hl7.org/fhir/R4/codesystem-publication-status.html),
+# beside the draft note in their narratives.
+DRAFT_TAG = {"system": "http://hl7.org/fhir/publication-status", "code": "draft", "display": "Draft"}
+
+
+def _draft_meta(resource: dict[str, Any], draft: bool) -> dict[str, Any]:
+    """`resource` with meta.tag `draft` placed after its id (FHIR's element order) when `draft`."""
+    if not draft:
+        return resource
+    head: dict[str, Any] = {k: resource[k] for k in ("resourceType", "id") if k in resource}
+    return {**head, "meta": {"tag": [DRAFT_TAG]}, **{k: v for k, v in resource.items() if k not in head}}
+
+
 def research_study(study: dict[str, Any], overall_status: str | None, group_key: str) -> dict[str, Any]:
     r4: dict[str, Any] = {k: study[k] for k in ("resourceType", "id", "text") if k in study}
+    r4 = _draft_meta(r4, study.get("status") == "draft")
     extensions = _r5_only_extensions(study)
     if extensions:
         r4["extension"] = extensions
@@ -151,6 +167,8 @@ def research_study(study: dict[str, Any], overall_status: str | None, group_key:
         r4["site"] = study["site"]
     if "whyStopped" in study:
         r4["reasonStopped"] = study["whyStopped"]
+    if "note" in study:  # a draft's note ("draft mapping, not clinically reviewed")
+        r4["note"] = study["note"]
     r4["arm"] = [
         {
             "name": g["name"],
@@ -227,7 +245,7 @@ def enrollment_group(study: dict[str, Any], variable: dict[str, Any], nct_id: st
         characteristics.append(
             {"code": by_type["type"], value_key: by_type[value_key], "exclude": criterion.get("exclude", False)}
         )
-    return {
+    return _draft_meta({
         "resourceType": "Group",
         "id": key,
         "text": narrative(
@@ -239,7 +257,7 @@ def enrollment_group(study: dict[str, Any], variable: dict[str, Any], nct_id: st
         "actual": False,
         "name": f"Eligible population of {nct_id}",
         "characteristic": characteristics,
-    }
+    }, variable.get("status") == "draft")
 
 
 def plan_definition(plan: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from adapter.ctgov.eligibility_text import parse_age
 from adapter.fhir_build.common import coding, quantity
 from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION, RECORD_ENTRY_SETTLES_EXTENSION
-from adapter.mapping.model import Criterion, Definition
+from adapter.mapping.model import AgeDefinition, AllOf, ConditionDefinition, Criterion, Definition, SexDefinition
 from adapter.vocabulary import ADMINISTRATIVE_GENDER, AGE, GENDER, RECORD_KIND_BY_MAPPING_KEY
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _inclusion_nodes(mapping: TrialMapping) -> list[Definition]:
     for criterion in mapping.criteria:
         if criterion.type == "inclusion":
             nodes.append(criterion)
-            nodes.extend(criterion.all_of or [])
+            nodes.extend(criterion.all_of if isinstance(criterion, AllOf) else [])
     return nodes
 
 
@@ -55,7 +55,7 @@ def _age_gate(mapping: TrialMapping, record: TrialRecord) -> dict[str, Any] | No
     if in_years:
         wanted = (None if low is None else int(low[0]), None if high is None else int(high[0]))
         for node in _inclusion_nodes(mapping):
-            if node.age is not None and (node.age.low, node.age.high) == wanted:
+            if isinstance(node, AgeDefinition) and (node.age.low, node.age.high) == wanted:
                 return None
     shown = ", ".join(
         f"{label} {text}" for label, text in (("minimum age", record.minimum_age), ("maximum age", record.maximum_age))
@@ -83,7 +83,7 @@ def _sex_gate(mapping: TrialMapping, record: TrialRecord) -> dict[str, Any] | No
     sex = {"FEMALE": "female", "MALE": "male"}.get((record.sex or "").upper())
     if sex is None:
         return None
-    if any(node.sex == sex for node in _inclusion_nodes(mapping)):
+    if any(isinstance(node, SexDefinition) and node.sex == sex for node in _inclusion_nodes(mapping)):
         return None
     return {
         "linkId": "ctgov-sex",
@@ -99,13 +99,13 @@ def _sex_gate(mapping: TrialMapping, record: TrialRecord) -> dict[str, Any] | No
 def _required(node: Definition) -> list[Definition]:
     """The nodes a definition requires outright: itself, or (through all-of) every item; an any-of's items are
     alternatives ("ALT < 5 × ULN with liver metastases"), not requirements."""
-    if node.all_of:
+    if isinstance(node, AllOf):
         return [n for child in node.all_of for n in _required(child)]
     return [node]
 
 
 def _requires_condition(criterion: Criterion) -> bool:
-    return any(node.condition is not None and not node.absent for node in _required(criterion))
+    return any(isinstance(node, ConditionDefinition) and not node.absent for node in _required(criterion))
 
 
 def _named_concept(builder: CharacteristicBuilder, name: str) -> str | None:
@@ -131,7 +131,7 @@ def _conditions_gate(
     for text in record.conditions:
         concept = coded.get(text) or _named_concept(builder, text)
         if concept is not None:
-            item = builder.definition(Definition(condition=concept, history=True))
+            item = builder.definition(ConditionDefinition(condition=concept, history=True))
         else:
             kind = RECORD_KIND_BY_MAPPING_KEY["condition"]
             item = {

@@ -36,6 +36,8 @@ def build_r5_resources(trial: Trial) -> list[dict[str, Any]]:
     study = build_research_study(record, mapping, concepts, sponsors, sites)
     if getattr(mapping, "draft", False):
         _mark_draft(study, evidence_variable, mapping)
+        for resource in (study, evidence_variable, plan, *activities.values()):
+            resource["status"] = "draft"  # publication status (R5): this definition is not ready for use
     return [
         study,
         evidence_variable,

@@ -8,10 +8,12 @@ synonyms: an entry whose code is not in the value set but whose text names the c
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapter.vocabulary import token
 
@@ -85,6 +87,37 @@ class GradeScale(Strict):
         return self
 
 
+class Drafting(Strict):
+    """How `trial-adapter draft` finds this concept in eligibility text: reviewed words beside the reviewed codes, so
+    the drafter and the engine share one vocabulary. Patterns are regular expressions matched case-insensitively on
+    the criterion's text (folded: "≤" as "<=", "×" as "x"); where two overlap, the longer match wins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    label: str | None = Field(default=None, min_length=1, description="words for a person; the display if absent")
+    patterns: list[str] = Field(min_length=1, description="regular expressions that name the concept in text")
+    units: list[str] = Field(default_factory=list, description=(
+        "observations: the UCUM units a written bound may carry ('ULN': a multiple of the upper limit of normal; "
+        "'1': a ratio, also read when no unit is written)"))
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                compiled = re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+            if compiled.search(""):  # a pattern matching nothing-at-all would name the concept everywhere
+                raise ValueError(f"pattern {pattern!r} matches the empty text")
+        return patterns
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The patterns as one alternation (compiled once per library)."""
+        return re.compile("|".join(f"(?:{p})" for p in self.patterns), re.IGNORECASE)
+
+
 class Concept(Strict):
     display: str
     codes: list[Code] = Field(default_factory=list)
@@ -98,6 +131,7 @@ class Concept(Strict):
     answer_texts: dict[str, Decimal] = Field(default_factory=dict, description="result text (any case) -> number")
     grade_scale: GradeScale | None = Field(default=None, description="observations only: a concentration read as a "
                                            "grade (a test strip reported in mg/dL)")
+    drafting: Drafting | None = Field(default=None, description="how the drafter recognises it in criteria text")
 
     @model_validator(mode="after")
     def _identifiable(self) -> Concept:
@@ -107,6 +141,15 @@ class Concept(Strict):
 
     def all_codes(self) -> list[Code]:
         return [*self.codes, *self.partial_codes]
+
+
+class DraftingOnly(Strict):
+    """A data element the drafter recognises but the library has no reviewed codes for (LVEF while no LOINC code is
+    sourced): a bound on it is drafted `manual` with the value shown, never computable."""
+
+    display: str
+    drafting: Drafting
+    note: str | None = None
 
 
 class DerivedInput(Strict):
@@ -119,6 +162,7 @@ class DerivedConcept(Strict):
     formula: Literal["cockcroft-gault"]
     unit: str
     inputs: dict[str, DerivedInput]
+    drafting: Drafting | None = None
 
     @model_validator(mode="after")
     def _inputs_for_formula(self) -> DerivedConcept:
@@ -149,6 +193,8 @@ class ConceptLibrary(Strict):
     ordinal_answers: list[OrdinalAnswer] = Field(default_factory=list)
     ordinal_texts: dict[str, Decimal] = Field(default_factory=dict, description="result text (lower case) -> grade")
     search_panels: list[Code] = Field(default_factory=list)
+    # Observations the drafter recognises without reviewed codes: drafted `manual` with the value shown.
+    drafting_only: dict[str, DraftingOnly] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _sources_exist(self) -> ConceptLibrary:
@@ -162,6 +208,8 @@ class ConceptLibrary(Strict):
                         raise ValueError(f"{kind}.{name}: code {code.code}: unknown source {code.source!r}")
                 if kind != "observations" and (concept.answers or concept.answer_texts or concept.grade_scale):
                     raise ValueError(f"{kind}.{name}: answers, answer_texts and grade_scale are for observations only")
+                if kind != "observations" and concept.drafting is not None and concept.drafting.units:
+                    raise ValueError(f"{kind}.{name}: drafting units are for observations only")
                 if concept.grade_scale is not None and concept.grade_scale.source not in self.sources:
                     raise ValueError(f"{kind}.{name}: grade_scale: unknown source {concept.grade_scale.source!r}")
         return self
@@ -172,6 +220,13 @@ class ConceptLibrary(Strict):
             for role, item in concept.inputs.items():
                 if item.observation not in self.observations:
                     raise ValueError(f"derived {name}: input {role} names unknown observation {item.observation!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _drafting_only_is_uncoded(self) -> ConceptLibrary:
+        for name in self.drafting_only:
+            if name in self.observations or name in self.derived:
+                raise ValueError(f"drafting_only {name}: the library has it as a concept; put `drafting:` there")
         return self
 
     def lookup(self, kind: str, name: str) -> Concept:

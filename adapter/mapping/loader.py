@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from adapter.ctgov.model import TrialRecord
 from adapter.errors import MappingError
 from adapter.mapping.concepts import ConceptLibrary
-from adapter.mapping.model import TrialMapping
+from adapter.mapping.model import AgeDefinition, TrialMapping
 from adapter.vocabulary import RECORD_KINDS
 from adapter.yamlio import load_yaml
 
@@ -142,16 +142,16 @@ def check_references(mapping: TrialMapping, concepts: ConceptLibrary) -> list[st
                 if anchor in anchors:
                     problems.append(f"criterion {criterion.id}: id {anchor!r} is used twice")
                 anchors[anchor] = node.kind
-            for key, table in CONCEPT_KINDS.items():
-                name = getattr(node, key)
-                if name is not None and name not in getattr(concepts, table):
-                    problems.append(f"criterion {criterion.id}: unknown {key} concept {name!r} (see concepts.yaml)")
+            table = CONCEPT_KINDS.get(node.kind)
+            name = getattr(node, node.kind) if table is not None else None
+            if table is not None and name not in getattr(concepts, table):
+                problems.append(f"criterion {criterion.id}: unknown {node.kind} concept {name!r} (see concepts.yaml)")
     for condition in mapping.conditions:
         if condition.concept is not None and condition.concept not in concepts.conditions:
             problems.append(f"condition {condition.text!r}: unknown condition concept {condition.concept!r}")
     for criterion in mapping.criteria:
         for node in criterion.walk():
-            for anchor in node.before or []:
+            for anchor in getattr(node, "before", None) or []:  # only timed record entries have `before`
                 if anchors.get(anchor) != "observation":
                     problems.append(
                         f"criterion {criterion.id}: before {anchor!r} must name the id of an observation item"
@@ -182,7 +182,7 @@ def check_against_record(mapping: TrialMapping, record: TrialRecord) -> list[str
     record_ages = (_years(record.minimum_age), _years(record.maximum_age))
     for criterion in mapping.criteria:
         for node in criterion.walk():
-            if node.age is not None and (node.age.low, node.age.high) != record_ages:
+            if isinstance(node, AgeDefinition) and (node.age.low, node.age.high) != record_ages:
                 problems.append(
                     f"criterion {criterion.id}: age {node.age.low}-{node.age.high} contradicts the record's "
                     f"{record.minimum_age} to {record.maximum_age}"

@@ -77,7 +77,22 @@ def _pattern_in(item: Any) -> re.Pattern[str] | None:
     return pattern if isinstance(pattern, re.Pattern) else None
 
 
-PATTERNS = dict(_patterns())
+def _library_patterns() -> Iterator[tuple[str, re.Pattern[str]]]:
+    """The drafting patterns of the concept library (reviewed data), one by one and as each concept's alternation."""
+    library = CATALOG.concepts
+    blocks = [(f"{kind}.{name}", concept.drafting) for kind in ("observations", "conditions", "procedures",
+                                                                 "medications", "allergies")
+              for name, concept in getattr(library, kind).items()]
+    blocks += [(f"drafting_only.{name}", entry.drafting) for name, entry in library.drafting_only.items()]
+    for where, drafting in blocks:
+        if drafting is None:
+            continue
+        yield f"library.{where}", drafting.regex
+        for index, pattern in enumerate(drafting.patterns):
+            yield f"library.{where}[{index}]", re.compile(pattern, re.IGNORECASE)
+
+
+PATTERNS = dict(_patterns()) | dict(_library_patterns())
 
 
 def _use(name: str, pattern: re.Pattern[str]) -> Callable[[str], object]:
@@ -92,6 +107,7 @@ def _use(name: str, pattern: re.Pattern[str]) -> Callable[[str], object]:
 
 def test_every_pattern_is_collected() -> None:
     assert len(PATTERNS) > 60 and "quantities._RANGE" in PATTERNS and "eligibility_text._HEADING" in PATTERNS
+    assert "library.observations.hemoglobin" in PATTERNS and "library.drafting_only.karnofsky[0]" in PATTERNS
 
 
 @pytest.mark.parametrize("name", sorted(PATTERNS))
@@ -132,8 +148,8 @@ def test_recognizer_is_bounded_at_the_size_limit(recognizer: Recognizer, label: 
     started = time.perf_counter()
     split_criteria("Inclusion Criteria:\n" + text)
     _, thresholds = recognizer.thresholds(text)
-    residual(text, thresholds)
-    normal_words(text)
+    residual(text, thresholds, recognizer.lexicon)
+    normal_words(text, recognizer.lexicon)
     assert time.perf_counter() - started < 2 * BUDGET  # measured: 0.1–0.3 s
 
 
@@ -153,7 +169,7 @@ def test_any_text_drafts_quickly_without_error(recognizer: Recognizer, text: str
     started = time.perf_counter()
     split_criteria(text)
     _, thresholds = recognizer.thresholds(text)
-    residual(text, thresholds)
+    residual(text, thresholds, recognizer.lexicon)
     assert time.perf_counter() - started < BUDGET
 
 

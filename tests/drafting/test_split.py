@@ -57,3 +57,9 @@ def test_seed_record_with_inline_numbering_splits_like_the_hand_mapping() -> Non
     assert found == expected
     whole = normalize_text(eligibility)
     assert all(normalize_text(t) in whole for t in texts(eligibility))
+
+
+def test_a_sentence_ending_with_criteria_is_a_criterion_not_a_heading() -> None:
+    text = ("Inclusion Criteria:\n\n* Measurable disease according to the revised WHO criteria.\n"
+            "* Adequate organ function as defined by the following criteria:\n  * Hb ≥ 9 g/dL\n")
+    assert texts(text) == ["Measurable disease according to the revised WHO criteria.", "Hb ≥ 9 g/dL"]

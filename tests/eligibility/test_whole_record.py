@@ -294,11 +294,11 @@ def _adverse_items() -> list[tuple[str, str, str, str]]:
         trial = CATALOG.get(nct)
         for c in trial.mapping.criteria:
             nodes = [*c.walk()]
-            evidence = [e for n in nodes for e in (n.evidence or [])]
-            context = {id(x) for n in nodes for x in (n.context or [])}
+            evidence = [e for n in nodes for e in (getattr(n, "evidence", None) or [])]  # manual nodes only
+            context = {id(x) for n in nodes for x in (getattr(n, "context", None) or [])}
             for node in nodes:
                 kind = next((k for k in ("condition", "procedure", "medication", "allergy")
-                             if getattr(node, k) is not None), None)
+                             if getattr(node, k, None) is not None), None)
                 if kind is None or id(node) in context:
                     continue
                 adverse = node in evidence or (c.type == "exclusion") != node.absent

@@ -139,3 +139,19 @@ def test_concepts_need_codes_or_text(tmp_path):
     path.write_text("observations:\n  x: {display: X}\n", encoding="utf-8")
     with pytest.raises(MappingError, match=r"observations\.x: a concept needs codes or text"):
         load_concepts(path)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("observations:\n  x: {display: X, text: [x], drafting: {patterns: ['(']}}\n", r"pattern '\(' does not compile"),
+    ("observations:\n  x: {display: X, text: [x], drafting: {patterns: ['a?']}}\n", "matches the empty text"),
+    ("observations:\n  x: {display: X, text: [x], drafting: {patterns: []}}\n", "at least 1 item"),
+    ("conditions:\n  x: {display: X, text: [x], drafting: {patterns: [x], units: ['%']}}\n",
+     "drafting units are for observations only"),
+    ("observations:\n  x: {display: X, text: [x]}\ndrafting_only:\n  x: {display: X, drafting: {patterns: [x]}}\n",
+     "drafting_only x: the library has it as a concept"),
+])
+def test_drafting_blocks_are_checked(tmp_path, entry, message):
+    path = tmp_path / "concepts.yaml"
+    path.write_text(entry, encoding="utf-8")
+    with pytest.raises(MappingError, match=message):
+        load_concepts(path)

@@ -25,7 +25,7 @@ from adapter.evaluation import evaluate_trial
 from adapter.fhir_build.definitions import RECORD_ENTRY_EXTENSION
 from adapter.fhir_build.evidence_variable import build_evidence_variable
 from adapter.mapping.concepts import ConceptLibrary
-from adapter.mapping.model import Definition, TrialMapping
+from adapter.mapping.model import Definition, TrialMapping, parse_definition
 from adapter.render.report import report_json
 from adapter.vocabulary import RECORD_KIND_BY_MAPPING_KEY
 from tests.eligibility.rules.helpers import (
@@ -255,7 +255,7 @@ def test_history_within_a_window_counts_what_was_present_in_it():
 
 def test_history_applies_to_conditions_only():
     with pytest.raises(ValueError, match="history applies to condition"):
-        Definition.model_validate({"procedure": "blood-transfusion", "history": True})
+        parse_definition({"procedure": "blood-transfusion", "history": True})
 
 
 # ------------------------------------------------------------------------------------------ medications
