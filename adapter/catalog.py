@@ -24,6 +24,7 @@ from adapter.errors import MappingError, UnknownTrialError
 if TYPE_CHECKING:  # the heavy parts are imported when a trial is first used
     from adapter.ctgov.model import TrialRecord
     from adapter.eligibility.engine import EngineOptions
+    from adapter.eligibility.plan import TrialPlan
     from adapter.eligibility.reference_ranges import ReferenceRangeTable
     from adapter.mapping.concepts import ConceptLibrary
     from adapter.mapping.model import TrialMapping
@@ -79,6 +80,13 @@ class Trial:
         from adapter.eligibility.options import engine_options
 
         return engine_options(self.concepts, self.units, self.mapping.defaults.lookback_days, self.reference_ranges)
+
+    @cached_property
+    def plan(self) -> TrialPlan:
+        """The EvidenceVariable compiled for the engine options: what `evaluate_trial` walks per patient."""
+        from adapter.eligibility.engine import plan_of
+
+        return plan_of(self.evidence_variable, self.engine_options)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Evaluate a patient against a trial: the trial's EvidenceVariable and engine options, the patient's facts,
-the engine; the result carries what the renderers (`adapter.render`) need to know about the trial.
+"""Evaluate a patient against a trial: the trial's compiled plan (`Trial.plan`), the patient's facts, the engine;
+the result carries what the renderers (`adapter.render`) need to know about the trial. `reads_of(trials)` says
+what facts the trials' plans read (for `extract_facts(..., reads=...)`).
 
 Pure glue over pure parts; reading files and servers is the caller's job (the trials come from a catalog).
 """
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from adapter.eligibility.engine import evaluate
+from adapter.eligibility.engine import evaluate_plan
+from adapter.eligibility.facts.reads import FactReads
 from adapter.eligibility.options import EngineOptions
 from adapter.eligibility.outcome import Result, Verdict
 from adapter.eligibility.result import Evaluation
+from adapter.eligibility.review import hold_unreviewed
 from adapter.vocabulary import AGE, GENDER, RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
 
 if TYPE_CHECKING:
@@ -46,16 +49,26 @@ class TrialEvaluation:
 
 def evaluate_trial(trial: Trial, facts: PatientFacts, as_of: date) -> TrialEvaluation:
     """The trial's criteria evaluated on the patient's facts as of `as_of`."""
-    evaluation = evaluate(trial.evidence_variable, facts, as_of, trial.engine_options)
+    evaluation = evaluate_plan(trial.plan, facts, as_of)
     return TrialEvaluation(
         nct_id=trial.nct_id,
         title=trial.title,
         recruiting=trial.recruiting,
         overall_status=trial.record.overall_status,
         draft=trial.draft,
-        evaluation=evaluation,
+        evaluation=hold_unreviewed(evaluation, trial.mapping.criteria),
         needs_review=tuple((c.id, c.needs_review) for c in trial.mapping.criteria if c.needs_review),
     )
+
+
+def reads_of(trials: Iterable[Trial]) -> FactReads:
+    """What the trials' compiled plans read — for `extract_facts(..., reads=...)` — with every result code a
+    criterion may name (`observation_codes`: search panels too)."""
+    chosen = list(trials)
+    reads = FactReads(frozenset(observation_codes(chosen)), frozenset())
+    for trial in chosen:
+        reads |= trial.plan.reads
+    return reads
 
 
 def observation_codes(trials: Iterable[Trial]) -> list[str]:

@@ -29,7 +29,9 @@ coded only in code systems the EvidenceVariable does not use is reported in the 
 Sex not recorded: a criterion that is `unknown` is evaluated again as if the patient were male and as if
 female; when both give the same settled result, that is the result ("QTc 500 ms is above both limits").
 
-This module only walks the structure; what a `definitionByTypeAndValue` means is in `adapter.eligibility.rules`.
+Each EvidenceVariable is compiled once per options object (`plan.compile_plan`, memoised) and the plan is walked
+per patient (`evaluate_plan`); what a `definitionByTypeAndValue` means is in `adapter.eligibility.rules`. Reasons
+are written only when read (`CriterionResult.reason`).
 """
 
 from __future__ import annotations
@@ -39,22 +41,19 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
+from adapter.eligibility.assemble import DECEASED_ID, criterion_result, evaluation_of, same_either_way
+from adapter.eligibility.interpret import Evaluator, combined, criterion_codes, settled
 from adapter.eligibility.options import DerivedSpec, EngineOptions
-from adapter.eligibility.outcome import Evidence, Outcome, combine, negate, verdict
-from adapter.eligibility.prose import fragments, restated, sentence, unique
+from adapter.eligibility.outcome import Outcome, negate
+from adapter.eligibility.plan import Combination, Inputs, Leaf, Node, TrialPlan, compile_plan
+from adapter.eligibility.plan_entries import Hits
 from adapter.eligibility.result import CriterionResult, Evaluation
-from adapter.eligibility.rules import RuleContext, rule_for
-from adapter.eligibility.rules.record_entries import unrecognized_entries
-from adapter.vocabulary import CANONICAL_BASE, RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
+from adapter.eligibility.rules import RuleContext
+from adapter.eligibility.rules.observations import observation_outcome
+from adapter.eligibility.rules.record_entries import entries_outcome
 
 if TYPE_CHECKING:
     from adapter.eligibility.facts import PatientFacts
-
-# The project's modifier extension (defined in adapter.fhir_build.definitions): which way a record entry settles.
-SETTLES_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/record-entry-settles"
-
-# The criterion every evaluation of a deceased patient starts with.
-DECEASED_ID = "record-deceased"
 
 __all__ = [
     "DECEASED_ID",
@@ -63,8 +62,12 @@ __all__ = [
     "EngineOptions",
     "Evaluation",
     "Evaluator",
+    "TrialPlan",
+    "compile_plan",
     "criterion_codes",
     "evaluate",
+    "evaluate_plan",
+    "plan_of",
 ]
 
 
@@ -73,243 +76,110 @@ def evaluate(
 ) -> Evaluation:
     """Every top-level characteristic of the EvidenceVariable as one criterion, and the verdict."""
     options = options or EngineOptions()
-    evaluator = Evaluator(evidence_variable, facts, as_of, options)
-    by_sex = _SexCases(evidence_variable, facts, as_of, options)
+    return evaluate_plan(plan_of(evidence_variable, options), facts, as_of)
+
+
+def plan_of(evidence_variable: Mapping[str, Any], options: EngineOptions) -> TrialPlan:
+    """The EvidenceVariable compiled for `options`, once per options object (remembered in its memo)."""
+    return options.memo.get(evidence_variable, "plan", lambda: compile_plan(evidence_variable, options))
+
+
+def evaluate_plan(plan: TrialPlan, facts: PatientFacts, as_of: date) -> Evaluation:
+    """Every criterion of the compiled trial on the patient's facts as of `as_of`, and the verdict."""
+    walker = _Walker(plan, facts, as_of)
+    by_sex: tuple[_Walker, _Walker] | None = None
     criteria = []
-    for index, characteristic in enumerate(evidence_variable.get("characteristic", [])):
-        outcome = evaluator.characteristic(characteristic)
-        if outcome.result == "unknown":
-            outcome = by_sex.settle(index, outcome)
-        outcome = _not_restating(outcome, characteristic.get("description") or "")
-        criteria.append(
-            CriterionResult(
-                id=characteristic.get("linkId") or f"criterion-{index + 1}",
-                type="exclusion" if characteristic.get("exclude") else "inclusion",
-                text=characteristic.get("description") or "",
-                result=outcome.result,
-                reason=outcome.reason,
-                codes=_codes_of(characteristic, evaluator.context.options),
-                evidence=_unique(outcome.evidence),
-                missing=unique(outcome.missing),
-            )
-        )
-    notes = []
-    if facts.deceased:
-        died = facts.deceased_date
-        if died is None or died.date() <= as_of:
-            criteria.insert(0, _deceased(facts))
-        else:
-            notes.append(f"The patient is recorded as deceased on {died.date().isoformat()}, after the evaluation "
-                         "date.")
-    if facts.foreign:
-        count = len(facts.foreign)
-        notes.append(f"{count} {'resource' if count == 1 else 'resources'} belonging to another patient "
-                     f"{'was' if count == 1 else 'were'} ignored.")
-    unread = unrecognized_entries(evidence_variable, facts, evaluator.context.options)
-    notes.extend(group.note() for group in unread)
-    return Evaluation(
-        patient=facts.patient_ref,
-        as_of=as_of,
-        criteria=tuple(criteria),
-        verdict=verdict([c.result for c in criteria]),
-        notes=tuple(notes),
-        unrecognized=tuple(unread),
-    )
+    for index, criterion in enumerate(plan.criteria):
+        inputs = criterion.inputs
+        empty = inputs is not None and walker.lacks(inputs)
+        if empty and index in plan.without_data:
+            criteria.append(plan.without_data[index])
+            continue
+        outcome = walker.outcome(criterion.node)
+        if outcome.result == "unknown" and facts.gender not in ("male", "female"):
+            if by_sex is None:
+                by_sex = (_Walker(plan, replace(facts, gender="male"), as_of),
+                          _Walker(plan, replace(facts, gender="female"), as_of))
+            male, female = by_sex[0].outcome(criterion.node), by_sex[1].outcome(criterion.node)
+            if male.result == female.result and male.result in ("pass", "fail"):
+                outcome = same_either_way(facts, male, female)
+        result = criterion_result(criterion.id, criterion.type, criterion.text, outcome, criterion.codes,
+                                  criterion.reading)
+        if empty:  # the same for every patient without these results and entries
+            plan.without_data[index] = result
+        criteria.append(result)
+    unread = plan.entries.unrecognized(facts, walker.hits)
+    return evaluation_of(facts, as_of, criteria, unread)
 
 
-def _not_restating(outcome: Outcome, text: str) -> Outcome:
-    """A reason that only repeats the criterion's own text ("not recognized: <the text>", a manual note copied
-    from it) says "for a person to decide" instead."""
-    parts = tuple(restated(part, text) for part in outcome.fragments)
-    if parts == outcome.fragments:
-        return outcome
-    parts = fragments(parts)
-    return replace(outcome, reason=sentence(parts), parts=parts)
+class _Walker:
+    """One patient on one plan: each node's outcome once (a `timeFromEvent.eventId` anchor is evaluated once
+    however many windows refer to it), the record entries looked up once per kind."""
 
-
-def _deceased(facts: PatientFacts) -> CriterionResult:
-    """Whatever the trial: a patient recorded as deceased cannot enroll."""
-    when = facts.deceased_date
-    shown = f"on {when.date().isoformat()}" if when else "(deceasedBoolean true)"
-    return CriterionResult(
-        id=DECEASED_ID,
-        type="exclusion",
-        text="The patient is recorded as deceased (Patient.deceased[x]).",
-        result="fail",
-        reason=f"recorded as deceased {shown}",
-        codes=(),
-        evidence=(Evidence(reference=facts.patient_ref, value="deceased", date=when),),
-    )
-
-
-class _SexCases:
-    """With the sex not recorded: the criteria evaluated as if male and as if female, on demand."""
-
-    def __init__(self, variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions) -> None:
-        self._args = (variable, facts, as_of, options)
-        self._evaluators: dict[str, Evaluator] | None = None
-
-    def settle(self, index: int, outcome: Outcome) -> Outcome:
-        variable, facts, as_of, options = self._args
-        if facts.gender in ("male", "female"):
-            return outcome
-        if self._evaluators is None:
-            self._evaluators = {
-                sex: Evaluator(variable, replace(facts, gender=sex), as_of, options) for sex in ("male", "female")
-            }
-        characteristic = variable["characteristic"][index]
-        cases = {sex: e.characteristic(characteristic) for sex, e in self._evaluators.items()}
-        male, female = cases["male"], cases["female"]
-        if male.result != female.result or male.result not in ("pass", "fail"):
-            return outcome
-        recorded = facts.gender or "not recorded"
-        reason = f"sex {recorded}, the same either way — as a man: {male.reason}; as a woman: {female.reason}"
-        evidence = (Evidence(reference=facts.patient_ref, value=facts.gender), *male.evidence, *female.evidence)
-        return Outcome(male.result, reason, evidence, anchor_date=male.anchor_date)
-
-
-def _unique(evidence: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
-    seen: dict[str, Evidence] = {}
-    for item in evidence:
-        seen.setdefault(item.reference, item)
-    return tuple(seen.values())
-
-
-def _with_extensions(characteristic: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The characteristic's definitionByTypeAndValue, with the characteristic's extensions, which speak for it too."""
-    definition: Mapping[str, Any] = characteristic["definitionByTypeAndValue"]
-    if characteristic.get("extension"):
-        extensions = [*(definition.get("extension") or ()), *characteristic["extension"]]
-        definition = {**definition, "extension": extensions}
-    return definition
-
-
-def _codes_of(characteristic: Mapping[str, Any], options: EngineOptions) -> tuple[str, ...]:
-    return options.memo.get(characteristic, "codes", lambda: tuple(criterion_codes(characteristic, options)))
-
-
-def criterion_codes(characteristic: Mapping[str, Any], options: EngineOptions) -> list[str]:
-    """Every code the characteristic accepts, as system|code."""
-    found: list[str] = []
-    by_type = characteristic.get("definitionByTypeAndValue")
-    if by_type:
-        types = coding_tokens(by_type.get("type"))
-        if any(t in RECORD_KIND_BY_TYPE_TOKEN for t in types):
-            found += coding_tokens(by_type.get("valueCodeableConcept"))
-        else:
-            found += types
-        for type_token in types:
-            spec = options.derived.get(type_token)
-            if spec:
-                found += [*spec.creatinine_codes, *spec.weight_codes]
-    for child in (characteristic.get("definitionByCombination") or {}).get("characteristic", []):
-        found += criterion_codes(child, options)
-    return list(dict.fromkeys(found))
-
-
-class Evaluator:
-    """Walks the characteristics (combinations, exclusions) and hands each type-and-value to its rule.
-
-    One per evaluation: it memoises each characteristic's outcome, so a `timeFromEvent.eventId` anchor is
-    evaluated once however many windows refer to it.
-    """
-
-    def __init__(self, variable: Mapping[str, Any], facts: PatientFacts, as_of: date, options: EngineOptions) -> None:
+    def __init__(self, plan: TrialPlan, facts: PatientFacts, as_of: date) -> None:
+        self._plan = plan
+        self._facts = facts
         self._memo: dict[int, Outcome] = {}
-        by_link: dict[str, Mapping[str, Any]] = {}
-        _index(variable.get("characteristic", []), by_link)
+        self._hits: dict[str, Hits] = {}
+        self._present: frozenset[str] | None = None  # the result codes the plan reads that the patient has
+        self._asked: set[int] | None = None  # the queries some entry of the patient may match
         end_of_day = datetime.combine(as_of, time.max, UTC)
-        self.context = RuleContext(facts, as_of, end_of_day, options, by_link, self.characteristic)
+        self._context = RuleContext(facts, as_of, end_of_day, plan.options, plan.links, self._anchor)
 
-    def characteristic(self, characteristic: Mapping[str, Any]) -> Outcome:
-        key = id(characteristic)  # the variable outlives the evaluator, so ids are stable
-        if key not in self._memo:
-            outcome = self._definition(characteristic)
-            if characteristic.get("exclude"):
-                outcome = negate(outcome, "meets exclusion: " if outcome.result == "pass" else "")
-            self._memo[key] = outcome
-        return self._memo[key]
+    def _anchor(self, characteristic: Mapping[str, Any]) -> Outcome:
+        return self.outcome(self._plan.node_of(characteristic))
 
-    def _definition(self, characteristic: Mapping[str, Any]) -> Outcome:
-        modifiers = characteristic.get("modifierExtension")
-        settles = _settles(modifiers) if modifiers else None
-        if modifiers and (settles is None or "definitionByTypeAndValue" not in characteristic):
-            # A modifier may change what the definition means: one we cannot apply leaves it to a person.
-            urls = ", ".join(str(m.get("url")) for m in modifiers if isinstance(m, dict)) or "malformed"
-            return Outcome("manual", f"a modifier extension this engine does not interpret here ({urls})")
-        if "definitionByCombination" in characteristic:
-            return self._combination(characteristic["definitionByCombination"])
-        if "definitionByTypeAndValue" in characteristic:
-            definition = self.context.options.memo.get(characteristic, "definition",
-                                                       lambda: _with_extensions(characteristic))
-            rule = rule_for(definition, self.context)
-            outcome = rule(self.context, definition, characteristic.get("timeFromEvent", []))
-            return _settled(outcome, settles, definition) if settles else outcome
-        return _not_interpreted(characteristic)
+    def outcome(self, node: Node) -> Outcome:
+        key = id(node)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._evaluate(node)
+            if node.exclude:
+                found = negate(found, "meets exclusion: " if found.result == "pass" else "")
+            self._memo[key] = found
+        return found
 
-    def _combination(self, combination: Mapping[str, Any]) -> Outcome:
-        children = [self.characteristic(c) for c in combination.get("characteristic", [])]
-        result = combine(combination.get("code", ""), children, combination.get("threshold"))
-        code = combination.get("code", "")
-        decided_early = (code == "all-of" and result == "fail") or (code == "any-of" and result == "pass")
-        deciding = [c for c in children if c.result == result] if decided_early else children
-        # Evidence of the children that decided, so a passing "or" shows the result it passed on.
-        evidence = tuple(e for c in deciding for e in c.evidence)
-        missing = tuple(m for c in children if c.result == "unknown" for m in c.missing)
-        anchor = next((c.anchor_date for c in children if c.anchor_date), None)
-        # The same words twice ("no Liver metastasis recorded" from both ALT and AST), at any depth, say nothing
-        # more: the fragments of nested combinations are deduplicated together.
-        parts = fragments(f for c in deciding for f in c.fragments)
-        return Outcome(result, sentence(parts), evidence, missing, anchor, parts)
+    def _evaluate(self, node: Node) -> Outcome:
+        if type(node) is Leaf:
+            if node.query is not None:
+                outcome = self._entries(node, node.query)
+            elif node.read is not None:
+                read = node.read
+                if node.nothing is not None and read.codes_set.isdisjoint(self.present()):
+                    return node.nothing
+                outcome = observation_outcome(self._context, read.codes, read.label, read.lookback_days,
+                                              node.definition, read.wanted)
+            else:
+                outcome = node.rule(self._context, node.definition, node.windows)
+            return settled(outcome, node.settles, node.definition) if node.settles else outcome
+        if type(node) is Combination:
+            return combined(node.code, [self.outcome(child) for child in node.children], node.threshold)
+        return node.outcome  # type: ignore[attr-defined]  # Fixed
 
+    def _entries(self, node: Leaf, index: int) -> Outcome:
+        query = self._plan.entries.queries[index]
+        positions = self.hits(query.kind.name).get(index)
+        if not positions and node.nothing is not None:
+            return node.nothing
+        entries = getattr(self._facts, query.kind.name)
+        placed = node.window.placed(self._context) if node.window is not None else None
+        return entries_outcome(self._context, query, node.windows, [entries[p] for p in positions or ()], placed)
 
-def _index(characteristics: list[Mapping[str, Any]], by_link: dict[str, Mapping[str, Any]]) -> None:
-    for c in characteristics:
-        if c.get("linkId"):
-            by_link[c["linkId"]] = c
-        _index((c.get("definitionByCombination") or {}).get("characteristic", []), by_link)
+    def lacks(self, inputs: Inputs) -> bool:
+        """None of the results and record entries on record that `inputs` may read."""
+        if not inputs.results.isdisjoint(self.present()):
+            return False
+        if self._asked is None:
+            self._asked = {index for kind in self._plan.entries.kinds for index in self.hits(kind)}
+        return inputs.entries.isdisjoint(self._asked)
 
+    def present(self) -> frozenset[str]:
+        if self._present is None:
+            self._present = self._plan.reads.observation_codes.intersection(self._facts.observations)
+        return self._present
 
-def _settles(modifiers: Any) -> str | None:
-    """`absence`, `presence` or `neither` when the only modifier is ours with a code we know; None otherwise."""
-    if not isinstance(modifiers, list) or len(modifiers) != 1 or not isinstance(modifiers[0], dict):
-        return None
-    only = modifiers[0]
-    code = only.get("valueCode")
-    return code if only.get("url") == SETTLES_EXTENSION and code in ("absence", "presence", "neither") else None
-
-
-def _settled(outcome: Outcome, settles: str, definition: Mapping[str, Any]) -> Outcome:
-    """A record-entry outcome read one way only: the other result is unknown, for a person."""
-    if RECORD_KIND_BY_TYPE_TOKEN.keys().isdisjoint(coding_tokens(definition.get("type"))):
-        return Outcome("manual", "record-entry-settles on a characteristic that is not a record entry")
-    if settles == "neither":
-        return replace(outcome, result="manual", missing=())
-    if settles == "absence" and outcome.result == "pass":
-        cited = ", ".join(e.reference for e in outcome.evidence)
-        return replace(
-            outcome,
-            result="unknown",
-            reason=f"{outcome.reason} ({cited}) — bears on this criterion: a person weighs it",
-            missing=(*outcome.missing, "review of the recorded entry"),
-        )
-    if settles == "presence" and outcome.result == "fail":
-        label = (definition.get("valueCodeableConcept") or {}).get("text") or "the item"
-        return replace(
-            outcome,
-            result="unknown",
-            reason=f"{outcome.reason}; it may be recorded under other names or codes — confirm",
-            missing=(*outcome.missing, f"confirmation of {label.split(';')[0].strip()}"),
-        )
-    return outcome
-
-
-def _not_interpreted(characteristic: Mapping[str, Any]) -> Outcome:
-    """definitionExpression, definitionCanonical, … or no definition: for a person to decide."""
-    notes = [n.get("text") for n in characteristic.get("note", []) if n.get("text")]
-    other = next((k for k in characteristic if k.startswith("definition")), None)
-    reason = notes[0] if notes else (characteristic.get("description") or "needs review")
-    if other:
-        parts = (f"{other} is not interpreted by this engine", reason)
-        return Outcome("manual", sentence(parts), parts=parts)
-    return Outcome("manual", reason)
+    def hits(self, kind: str) -> Hits:
+        found = self._hits.get(kind)
+        if found is None:
+            found = self._hits[kind] = self._plan.entries.hits(kind, getattr(self._facts, kind))
+        return found

@@ -1,17 +1,26 @@
-"""What the engine says about a criterion: four-valued results, their evidence, and how they combine."""
+"""What the engine says about a criterion: four-valued results, their evidence, and how they combine.
+
+A reason is English for a person, and most are never read (screening keeps the verdict of the ineligible
+majority): an `Outcome` may carry its reason — and the fragments it joins — as a function that writes it, called
+on first access and kept. The text is the same either way.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from adapter.eligibility.prose import sentence
 
 Result = Literal["pass", "fail", "unknown", "manual"]
 Verdict = Literal["ineligible", "insufficient-data", "potentially-eligible"]
 FLIPPED: dict[Result, Result] = {"pass": "fail", "fail": "pass"}
+# A reason, or what writes it when it is first read.
+Reason = str | Callable[[], str]
+Parts = tuple[str, ...] | Callable[[], tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,27 +37,110 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Detail:
+    """What decided a criterion, as data: the kind of reading, the facts it used, and — for a comparison — the
+    value as compared, the comparator and the threshold. The English reason is written from the same reading."""
+
+    kind: str  # "observation", "derived", "age", "gender", "record-entry", "combination", "manual", "deceased"
+    facts: tuple[str, ...] = ()  # references of the resources used
+    value: Decimal | None = None  # the value as compared (in `unit`)
+    unit: str | None = None
+    comparator: str | None = None  # the criterion's: "<", "<=", ">=", ">", "within"
+    threshold: Decimal | None = None  # the limit compared with (a ULN multiple already applied)
+    low: Decimal | None = None  # a range's ends, for "within"
+    high: Decimal | None = None
+
+
 class Outcome:
+    """A result, its reason (written on first access), its evidence and what would settle it. Immutable."""
+
+    __slots__ = ("_parts", "_reason", "anchor_date", "detail", "evidence", "missing", "result")
+
     result: Result
-    reason: str
-    evidence: tuple[Evidence, ...] = ()
+    evidence: tuple[Evidence, ...]
     # What data would settle an `unknown` (e.g. "Hemoglobin (http://loinc.org|718-7)").
-    missing: tuple[str, ...] = ()
-    anchor_date: datetime | None = field(default=None, compare=False)
-    # The fragments the reason was joined from (a combination's), so that nesting does not repeat them.
-    parts: tuple[str, ...] = field(default=(), compare=False)
+    missing: tuple[str, ...]
+    anchor_date: datetime | None  # not compared: the date of the result a window may be placed by
+    _reason: Reason
+    _parts: Parts
+    detail: Detail | None  # not compared: what decided it, as data
+
+    def __init__(self, result: Result, reason: Reason, evidence: tuple[Evidence, ...] = (),
+                 missing: tuple[str, ...] = (), anchor_date: datetime | None = None, parts: Parts = (),
+                 detail: Detail | None = None) -> None:
+        set_ = object.__setattr__
+        set_(self, "result", result)
+        set_(self, "_reason", reason)
+        set_(self, "evidence", evidence)
+        set_(self, "missing", missing)
+        set_(self, "anchor_date", anchor_date)
+        # The fragments the reason was joined from (a combination's), so that nesting does not repeat them.
+        set_(self, "_parts", parts)
+        set_(self, "detail", detail)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Outcome is immutable (tried to set {name})")
+
+    @property
+    def reason(self) -> str:
+        reason = self._reason
+        if not isinstance(reason, str):
+            reason = reason()
+            object.__setattr__(self, "_reason", reason)
+        return reason
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        parts = self._parts
+        if not isinstance(parts, tuple):
+            parts = parts()
+            object.__setattr__(self, "_parts", parts)
+        return parts
 
     @property
     def fragments(self) -> tuple[str, ...]:
         """The reason's fragments: its parts while the reason is still their sentence, else the whole reason."""
-        return self.parts if self.parts and sentence(self.parts) == self.reason else (self.reason,)
+        parts = self.parts
+        return parts if parts and sentence(parts) == self.reason else (self.reason,)
+
+    def replace(self, **changes: Any) -> Outcome:
+        """A copy with `changes` (result, reason, evidence, missing, anchor_date, parts); a reason not changed
+        stays unwritten, and keeps its parts."""
+        return Outcome(
+            changes.get("result", self.result),
+            changes.get("reason", self._reason),
+            changes.get("evidence", self.evidence),
+            changes.get("missing", self.missing),
+            changes.get("anchor_date", self.anchor_date),
+            changes.get("parts", self._parts),
+            changes.get("detail", self.detail),
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled and copied with the reason and its parts written out."""
+        return Outcome, (self.result, self.reason, self.evidence, self.missing, self.anchor_date, self.parts,
+                         self.detail)
+
+    def _compared(self) -> tuple[object, ...]:
+        return self.result, self.reason, self.evidence, self.missing
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Outcome) and self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __repr__(self) -> str:
+        return (f"Outcome(result={self.result!r}, reason={self.reason!r}, evidence={self.evidence!r}, "
+                f"missing={self.missing!r})")
 
 
 def negate(outcome: Outcome, prefix: str) -> Outcome:
     """`exclude`: a matching characteristic fails the criterion; unknown and manual stay as they are."""
     flipped: Result = FLIPPED.get(outcome.result, outcome.result)
-    parts = () if prefix else outcome.parts
-    return Outcome(flipped, f"{prefix}{outcome.reason}", outcome.evidence, outcome.missing, outcome.anchor_date, parts)
+    reason: Reason = (lambda: f"{prefix}{outcome.reason}") if prefix else outcome._reason
+    parts: Parts = () if prefix else outcome._parts
+    return Outcome(flipped, reason, outcome.evidence, outcome.missing, outcome.anchor_date, parts, outcome.detail)
 
 
 def combine(code: str, outcomes: list[Outcome], threshold: int | None = None) -> Result:

@@ -2,26 +2,85 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from adapter.eligibility.outcome import Evidence, Result, Verdict
+from adapter.eligibility.outcome import Detail, Evidence, Result, Verdict
 from adapter.vocabulary import system_name
+
+__all__ = ["RESULTS", "CriterionResult", "Detail", "Evaluation", "UnrecognizedEntries"]
 
 RESULTS: tuple[Result, ...] = ("pass", "fail", "unknown", "manual")
 
 
-@dataclass(frozen=True, slots=True)
 class CriterionResult:
+    """One top-level criterion: its result, evidence and what would settle it; `reason` (English) is written on
+    first access from what the engine found, so screening the ineligible majority formats none. Immutable."""
+
+    __slots__ = ("_detail", "_reason", "codes", "evidence", "id", "missing", "result", "text", "type")
+
     id: str
     type: Literal["inclusion", "exclusion"]
     text: str
     result: Result
-    reason: str
     codes: tuple[str, ...]
     evidence: tuple[Evidence, ...]
-    missing: tuple[str, ...] = ()
+    missing: tuple[str, ...]
+    _detail: Detail | str | None  # a Detail, or the kind of reading for one made from the evidence
+    _reason: str | Callable[[], str]
+
+    def __init__(self, id: str, type: Literal["inclusion", "exclusion"], text: str, result: Result,
+                 reason: str | Callable[[], str], codes: tuple[str, ...], evidence: tuple[Evidence, ...],
+                 missing: tuple[str, ...] = (), detail: Detail | str | None = None) -> None:
+        set_ = object.__setattr__
+        set_(self, "id", id)
+        set_(self, "type", type)
+        set_(self, "text", text)
+        set_(self, "result", result)
+        set_(self, "_reason", reason)
+        set_(self, "codes", codes)
+        set_(self, "evidence", evidence)
+        set_(self, "missing", missing)
+        set_(self, "_detail", detail)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"CriterionResult is immutable (tried to set {name})")
+
+    @property
+    def reason(self) -> str:
+        reason = self._reason
+        if not isinstance(reason, str):
+            reason = reason()
+            object.__setattr__(self, "_reason", reason)
+        return reason
+
+    @property
+    def detail(self) -> Detail:
+        """What decided it, as data; without a comparison (a combination, age, sex), the facts it cites."""
+        detail = self._detail
+        if isinstance(detail, Detail):
+            return detail
+        return Detail(detail or "combination", tuple(e.reference for e in self.evidence))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled (a worker process's result) and copied with the reason written out."""
+        return CriterionResult, (self.id, self.type, self.text, self.result, self.reason, self.codes, self.evidence,
+                                 self.missing, self._detail)
+
+    def _compared(self) -> tuple[object, ...]:
+        return (self.id, self.type, self.text, self.result, self.reason, self.codes, self.evidence, self.missing)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CriterionResult) and self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __repr__(self) -> str:
+        return (f"CriterionResult(id={self.id!r}, type={self.type!r}, result={self.result!r}, "
+                f"reason={self.reason!r}, evidence={self.evidence!r}, missing={self.missing!r})")
 
 
 @dataclass(frozen=True, slots=True)

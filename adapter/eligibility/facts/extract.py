@@ -24,9 +24,12 @@ from typing import Any
 
 from adapter.eligibility.facts.clinical import Medications, clinical_fact
 from adapter.eligibility.facts.courses import CourseLinker
+from adapter.eligibility.facts.lazy_results import Entry as ResultEntry
+from adapter.eligibility.facts.lazy_results import LazyResults, add_source
 from adapter.eligibility.facts.model import ClinicalFact, ObservationFact, PatientFacts, sort_newest_first
 from adapter.eligibility.facts.observations import observation_facts
-from adapter.eligibility.facts.readers import Memo, parse_date, parse_datetime, tail_reference
+from adapter.eligibility.facts.readers import Memo, codes_of, parse_date, parse_datetime, tail_reference
+from adapter.eligibility.facts.reads import FactReads
 from adapter.errors import PatientDataError
 from adapter.units import UnitTable
 from adapter.vocabulary import RECORD_KIND_BY_NAME, RECORD_KIND_BY_RESOURCE, RECORD_KINDS
@@ -38,25 +41,28 @@ _MAX_BUNDLE_DEPTH = 4
 _MEDICATION_TYPES = RECORD_KIND_BY_NAME["medications"].resource_types
 
 
-def facts_from_bundle(bundle: Any, units: UnitTable) -> PatientFacts:
+def facts_from_bundle(bundle: Any, units: UnitTable, reads: FactReads | None = None) -> PatientFacts:
     """Facts from a Bundle (any type), a single resource (e.g. a Patient), or a list of them."""
     if isinstance(bundle, list | tuple):
-        return extract_facts(bundle, units=units)
+        return extract_facts(bundle, units=units, reads=reads)
     if isinstance(bundle, dict):
         if not isinstance(bundle.get("resourceType"), str):
             raise PatientDataError("input is not a FHIR resource or Bundle (no resourceType)")
-        return extract_facts([bundle], units=units)
+        return extract_facts([bundle], units=units, reads=reads)
     raise PatientDataError(f"input is not a FHIR resource, Bundle or list (a {type(bundle).__name__})")
 
 
 def extract_facts(
-    resources: Iterable[dict[str, Any]], *, units: UnitTable, patient_id: str | None = None
+    resources: Iterable[dict[str, Any]], *, units: UnitTable, patient_id: str | None = None,
+    reads: FactReads | None = None,
 ) -> PatientFacts:
     """Facts about the one Patient in ``resources`` (resources, Bundle entries or Bundles, as dicts).
 
     ``units`` normalises the units of results. ``patient_id``, when given, must be the id of that Patient
-    (e.g. CDS Hooks ``context.patientId``). Raises PatientDataError when there is no Patient, two different
-    ones, or input that is not FHIR.
+    (e.g. CDS Hooks ``context.patientId``). ``reads`` (what compiled trials read, ``evaluation.reads_of``): only
+    the Observations with a code it names (on the result or a component) become facts; None: every one. Every
+    resource is still checked for whose it is, and record entries are always read (see ``FactReads``).
+    Raises PatientDataError when there is no Patient, two different ones, or input that is not FHIR.
     """
     if isinstance(resources, dict):
         resources = [resources]
@@ -70,8 +76,19 @@ def extract_facts(
     observations: dict[str, list[ObservationFact]] = {}
     records: dict[str, list[ClinicalFact]] = {kind.name: [] for kind in RECORD_KINDS}
     foreign: list[tuple[str, str]] = []
+    wanted = reads.observation_codes if reads is not None else None
+    pairs = reads.coding_pairs if reads is not None else frozenset()
+    refs = owner.refs
+    pending: dict[str, list[ResultEntry]] = {}  # with `reads`: results indexed now, built when a criterion reads them
     for position, (entry_url, res) in enumerate(entries):
         resource_type = res["resourceType"]
+        if resource_type == "Observation" and wanted is not None:
+            # The common case first, cheaply: the patient's own result (subject is the Patient's reference).
+            subject = res.get("subject")
+            if type(subject) is dict and subject.get("reference") in refs:
+                if _coded_with(res, wanted, pairs, memo):  # else no criterion reads it: results are found by code
+                    add_source(pending, res, _resource_reference(resource_type, res, entry_url, position), memo)
+                continue
         if resource_type in ("Observation", "MedicationDispense"):
             subject_element = "subject"
         elif resource_type in RECORD_KIND_BY_RESOURCE:
@@ -86,20 +103,53 @@ def extract_facts(
         elif why_not is not None:
             foreign.append((reference, why_not))
         elif resource_type == "Observation":
-            for fact in observation_facts(res, reference, units, memo):  # each fact under every code
-                for code in fact.codes:
-                    bucket = observations.get(code)
-                    if bucket is None:
-                        observations[code] = [fact]
-                    else:
-                        bucket.append(fact)
+            if wanted is None:
+                _add_results(observations, observation_facts(res, reference, units, memo))
+            elif _coded_with(res, wanted, pairs, memo):
+                add_source(pending, res, reference, memo)
         else:
             kept = records[RECORD_KIND_BY_RESOURCE[resource_type].name]
             kept.append(clinical_fact(res, reference, medications, memo))
             if resource_type in _MEDICATION_TYPES:
                 courses.add(len(kept) - 1, kept[-1], res, entry_url)
     courses.apply(records["medications"])
-    return _patient_facts(patient, owner, observations, records, foreign, memo)
+    results = LazyResults(pending, units, memo) if wanted is not None else None
+    return _patient_facts(patient, owner, observations, records, foreign, memo, results)
+
+
+def _add_results(observations: dict[str, list[ObservationFact]], facts: list[ObservationFact]) -> None:
+    """Each fact under every code of its own."""
+    for fact in facts:
+        for code in fact.codes:
+            bucket = observations.get(code)
+            if bucket is None:
+                observations[code] = [fact]
+            else:
+                bucket.append(fact)
+
+
+def _coded_with(res: dict[str, Any], wanted: frozenset[str], pairs: frozenset[tuple[str | None, str]],
+                memo: Memo) -> bool:
+    """The Observation, or one of its components, has a code in `wanted` (`pairs`: the same as (system, code))."""
+    concept = res.get("code")
+    codings = concept.get("coding") if type(concept) is dict else None
+    read = False
+    if type(codings) is list and len(codings) == 1 and type(codings[0]) is dict:  # most results: one coding
+        coding = codings[0]
+        try:
+            if (coding.get("system"), coding.get("code")) in pairs:
+                return True
+            read = True
+        except TypeError:  # unhashable junk: read the long way
+            pass
+    if not read and not codes_of(concept, memo).isdisjoint(wanted):
+        return True
+    components = res.get("component")
+    if isinstance(components, list):
+        for component in components:
+            if type(component) is dict and not codes_of(component.get("code"), memo).isdisjoint(wanted):
+                return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,6 +284,7 @@ def _patient_facts(
     records: dict[str, list[ClinicalFact]],
     foreign: list[tuple[str, str]],
     memo: Memo,
+    results: LazyResults | None = None,
 ) -> PatientFacts:
     notes: list[str] = []
     birth_date, birth_precision = parse_date(patient.get("birthDate"), memo)
@@ -253,7 +304,8 @@ def _patient_facts(
         birth_date=birth_date,
         gender=patient.get("gender"),
         deceased=deceased,
-        observations=MappingProxyType({code: sort_newest_first(facts) for code, facts in observations.items()}),
+        observations=results if results is not None else MappingProxyType(
+            {code: sort_newest_first(facts) for code, facts in observations.items()}),
         conditions=tuple(records["conditions"]),
         medications=tuple(records["medications"]),
         procedures=tuple(records["procedures"]),

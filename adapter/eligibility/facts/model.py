@@ -6,7 +6,7 @@ whether it is usable and, if not, why, so that the engine can answer "unknown" w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -150,6 +150,11 @@ class PatientFacts:
         """All results with any of ``codes`` (``system|code``), deduplicated, newest first."""
         if isinstance(codes, str):
             codes = (codes,)
+        elif not isinstance(codes, tuple | list):
+            codes = tuple(codes)
+        buckets = [bucket for bucket in map(self.observations.get, codes) if bucket]
+        if len(buckets) < 2:  # one code on record: its bucket is already newest first
+            return list(buckets[0]) if buckets else []
         seen: set[int] = set()
         found: list[ObservationFact] = []
         for code in codes:
@@ -159,6 +164,12 @@ class PatientFacts:
                     found.append(fact)
         found.sort(key=_effective_key, reverse=True)
         return found
+
+    def newest_results(self, codes: Sequence[str]) -> Iterable[ObservationFact]:
+        """As `observations_for`, as an iterable: results read on demand (`extract_facts(..., reads=...)`) are
+        built only as far as they are iterated."""
+        newest = getattr(self.observations, "newest", None)
+        return newest(codes) if newest is not None else self.observations_for(codes)
 
     def clinical_facts_for(self, kind: str, codes: Iterable[str]) -> list[ClinicalFact]:
         """Facts of ``kind`` with any of ``codes``.

@@ -88,7 +88,7 @@ class _ObsContext:
 
 def observation_facts(res: dict[str, Any], reference: str, units: UnitTable, memo: Memo) -> list[ObservationFact]:
     """The Observation's own fact, then one per component."""
-    ctx = _observation_context(res, memo)
+    ctx = observation_context(res, memo)
     components = res.get("component")
     if not components or not isinstance(components, list):  # junk where a list belongs is no component
         return [_observation_fact(res, reference, ctx, (), units, memo)]
@@ -102,7 +102,7 @@ def observation_facts(res: dict[str, Any], reference: str, units: UnitTable, mem
     return facts
 
 
-def _observation_context(res: dict[str, Any], memo: Memo) -> _ObsContext:
+def observation_context(res: dict[str, Any], memo: Memo) -> _ObsContext:
     notes: list[str] = []
     reasons: list[str] = []
     modifier = modifier_reason(res)

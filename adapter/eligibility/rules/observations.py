@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from adapter.eligibility.compare import COMPARATOR_SYMBOL, NEGATED, Interval, judge, show, show_quantity
-from adapter.eligibility.outcome import Evidence, Outcome
+from adapter.eligibility.outcome import Detail, Evidence, Outcome
 from adapter.eligibility.prose import duration, span
 from adapter.eligibility.rules.context import RuleContext, days, type_label, type_tokens
 from adapter.eligibility.rules.grade_scale import read_on_scale, scale_for
@@ -38,14 +37,30 @@ def observation(ctx: RuleContext, definition: Mapping[str, Any], windows: list[M
     label = type_label(definition)
     if not codes:
         return Outcome("manual", f"{label}: no code to look for in the record")
-    fact, missing, skipped = select(ctx, codes, label, lookback(ctx, windows))
+    return observation_outcome(ctx, codes, label, lookback(ctx, windows), definition, ASK)
+
+
+class _Ask:
+    """Read the criterion's value from the definition at evaluation time (not compiled beforehand)."""
+
+
+ASK = _Ask()
+# (the unit to compare in, the satisfying values, how the goal reads) of a valueQuantity or valueRange.
+Wanted = tuple[str | None, Interval, str]
+
+
+def observation_outcome(ctx: RuleContext, codes: Sequence[str], label: str, lookback_days: int,
+                        definition: Mapping[str, Any], wanted: Wanted | _Ask | None) -> Outcome:
+    """The most recent usable result of `codes` within `lookback_days`, judged against the definition's value
+    (`wanted`: read beforehand by `wanted_of`, or ASK)."""
+    fact, missing, skipped = select(ctx, codes, label, lookback_days)
     if fact is None:
         assert missing is not None
         return missing
-    outcome = _observation_value(ctx, fact, codes, definition, label, skipped)
+    outcome = _observation_value(ctx, fact, codes, definition, label, skipped, wanted)
     # The result's date anchors windows such as "no transfusion within 14 days of the blood count", even
     # when its value cannot be judged.
-    return outcome if outcome.anchor_date else replace(outcome, anchor_date=fact.effective)
+    return outcome if outcome.anchor_date else outcome.replace(anchor_date=fact.effective)
 
 
 def lookback(ctx: RuleContext, windows: list[Mapping[str, Any]]) -> int:
@@ -62,9 +77,8 @@ def select(
     ctx: RuleContext, codes: Sequence[str], label: str, lookback: int
 ) -> tuple[ObservationFact | None, Outcome | None, list[str]]:
     """The most recent usable result on or before the evaluation date, or why there is none."""
-    candidates = ctx.facts.observations_for(codes)
-    skipped: list[str] = []
-    for fact in candidates:
+    skipped: list[str] = []  # every result reached and passed over: none reached means none on record
+    for fact in ctx.facts.newest_results(codes):
         when = fact.effective.date().isoformat() if fact.effective else "undated"
         if fact.effective and fact.effective.date() > ctx.as_of:
             skipped.append(f"{fact.reference} ({when}) is after the evaluation date")
@@ -75,16 +89,22 @@ def select(
         assert fact.effective is not None
         age_days = (ctx.as_of - fact.effective.date()).days
         if age_days > lookback:
-            reason = (
-                f"stale: the latest usable {label} result ({fact.reference}, {when}) is {duration(age_days)} "
-                f"old — results within {span(lookback)} are required"
-            )
-            return None, Outcome("unknown", reason, (evidence(fact),), (need(label, codes),)), skipped
+            return None, Outcome("unknown", _stale(label, fact.reference, when, age_days, lookback), (evidence(fact),),
+                                 (need(label, codes),)), skipped
         return fact, None, skipped
-    if not candidates:
-        return None, Outcome("unknown", f"no {label} result", (), (need(label, codes),)), skipped
+    if not skipped:
+        return None, no_result(label, codes), skipped
     reason = f"no usable {label} result: " + "; ".join(skipped)
     return None, Outcome("unknown", reason, (), (need(label, codes),)), skipped
+
+
+def _stale(label: str, reference: str, when: str, age_days: int, lookback: int) -> Callable[[], str]:
+    return lambda: (f"stale: the latest usable {label} result ({reference}, {when}) is {duration(age_days)} "
+                    f"old — results within {span(lookback)} are required")
+
+
+def no_result(label: str, codes: Sequence[str]) -> Outcome:
+    return Outcome("unknown", f"no {label} result", (), (need(label, codes),))
 
 
 def need(label: str, codes: Sequence[str]) -> str:
@@ -178,10 +198,11 @@ def written_answer(ctx: RuleContext, fact: ObservationFact, codes: Sequence[str]
 def _observation_value(
     ctx: RuleContext,
     fact: ObservationFact,
-    codes: list[str],
+    codes: Sequence[str],
     definition: Mapping[str, Any],
     label: str,
     skipped: list[str],
+    compiled: Wanted | _Ask | None = ASK,
 ) -> Outcome:
     ignored = f" (newer, ignored: {'; '.join(skipped)})" if skipped else ""
     if "valueCodeableConcept" in definition and fact.value_code is not None and fact.value is None:
@@ -204,7 +225,7 @@ def _observation_value(
     quantity = definition.get("valueQuantity")
     if quantity is not None and ULN_OFFSET in coding_tokens(definition.get("offset")):
         return _against_uln(ctx, fact, quantity, label, codes, ignored)
-    wanted_value = _criterion(quantity, definition.get("valueRange"))
+    wanted_value = _criterion(quantity, definition.get("valueRange")) if isinstance(compiled, _Ask) else compiled
     if wanted_value is None:
         return Outcome("manual", f"{label}: this kind of value is not interpreted")
     target, criterion, goal = wanted_value
@@ -236,9 +257,23 @@ def _on_scale(fact: ObservationFact, scale: GradeScaleSpec, criterion: Interval,
                    (evidence(fact),), anchor_date=fact.effective)
 
 
+def wanted_of(definition: Mapping[str, Any]) -> Wanted | _Ask | None:
+    """The definition's value read once, for a compiled plan: ASK when it is not a plain quantity or range (a ULN
+    multiple, a coded value) or cannot be read (the evaluation then says so, as it would have)."""
+    if "valueCodeableConcept" in definition or "valueBoolean" in definition:
+        return ASK
+    quantity = definition.get("valueQuantity")
+    if quantity is not None and ULN_OFFSET in coding_tokens(definition.get("offset")):
+        return ASK
+    try:
+        return _criterion(quantity, definition.get("valueRange"))
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+        return ASK
+
+
 def _criterion(
     quantity: Mapping[str, Any] | None, value_range: Mapping[str, Any] | None
-) -> tuple[str | None, Interval, str] | None:
+) -> Wanted | None:
     """(the unit to compare in, the satisfying values, how the goal reads) of a valueQuantity or valueRange."""
     if quantity is not None:
         threshold = Decimal(str(quantity["value"]))
@@ -263,31 +298,43 @@ def _judge(
     unit: str | None,
     criterion: Interval,
     quantity: Mapping[str, Any] | None,
-    goal: str,
+    goal: str | Callable[[], str],
     label: str,
     ignored: str,
-    note: str = "",
+    note: str | Callable[[], str] = "",
 ) -> Outcome:
     found = (evidence(fact, value, unit),)
-    shown = show_quantity(value, unit, fact.comparator, (criterion.low, criterion.high))  # the deciding digits
-    if fact.value is not None and (fact.value != value or fact.unit != unit):
-        shown = f"{show_quantity(fact.value, fact.unit_display or fact.unit, fact.comparator)} = {shown}"
     decided = judge(Interval.censored(value, fact.comparator), criterion)
-    if decided is None:
-        return Outcome(
-            "unknown", f"{label} {shown} cannot be compared with {goal}{note}{ignored}", found, (label,), fact.effective
-        )
-    if quantity is not None:
-        comparator = quantity.get("comparator") or ">="
-        symbol = comparator if decided else NEGATED[comparator]
-        reason = f"{label} {shown} {COMPARATOR_SYMBOL[symbol]} {goal}{note}{ignored}"
+    comparator = (quantity.get("comparator") or ">=") if quantity is not None else None
+
+    def reason() -> str:
+        shown = show_quantity(value, unit, fact.comparator, (criterion.low, criterion.high))  # the deciding digits
+        if fact.value is not None and (fact.value != value or fact.unit != unit):
+            shown = f"{show_quantity(fact.value, fact.unit_display or fact.unit, fact.comparator)} = {shown}"
+        goal_, note_ = _text(goal), _text(note)
+        if decided is None:
+            return f"{label} {shown} cannot be compared with {goal_}{note_}{ignored}"
+        if comparator is not None:
+            symbol = comparator if decided else NEGATED[comparator]
+            return f"{label} {shown} {COMPARATOR_SYMBOL[symbol]} {goal_}{note_}{ignored}"
+        return f"{label} {shown} {'within' if decided else 'outside'} {goal_}{note_}{ignored}"
+
+    if comparator is None:
+        detail = Detail("observation", (fact.reference,), value, unit, "within", None, criterion.low, criterion.high)
     else:
-        reason = f"{label} {shown} {'within' if decided else 'outside'} {goal}{note}{ignored}"
-    return Outcome("pass" if decided else "fail", reason, found, anchor_date=fact.effective)
+        limit = criterion.low if comparator in (">", ">=") else criterion.high
+        detail = Detail("observation", (fact.reference,), value, unit, comparator, limit)
+    if decided is None:
+        return Outcome("unknown", reason, found, (label,), fact.effective, detail=detail)
+    return Outcome("pass" if decided else "fail", reason, found, anchor_date=fact.effective, detail=detail)
+
+
+def _text(text: str | Callable[[], str]) -> str:
+    return text if isinstance(text, str) else text()
 
 
 def _against_uln(
-    ctx: RuleContext, fact: ObservationFact, quantity: Mapping[str, Any], label: str, codes: list[str], ignored: str
+    ctx: RuleContext, fact: ObservationFact, quantity: Mapping[str, Any], label: str, codes: Sequence[str], ignored: str
 ) -> Outcome:
     """`offset` UNL: the threshold is a multiple of the upper reference limit that is this patient's (`uln`)."""
     multiple = Decimal(str(quantity["value"]))
@@ -303,6 +350,6 @@ def _against_uln(
         return Outcome("unknown", uln.reason, (evidence(fact),), uln.missing)
     limit = multiple * uln.value
     criterion = Interval.satisfying(quantity.get("comparator") or "<=", limit)
-    note = f" ({show(multiple)} × {uln.described})"
-    goal = show_quantity(limit, unit, against=(value,))
-    return _judge(fact, value, unit, criterion, quantity, goal, label, ignored, note)
+    described = uln.described
+    return _judge(fact, value, unit, criterion, quantity, lambda: show_quantity(limit, unit, against=(value,)),
+                  label, ignored, lambda: f" ({show(multiple)} × {described})")

@@ -25,15 +25,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from adapter.eligibility.facts.model import CourseEvidence
-from adapter.eligibility.outcome import Evidence, Outcome
-from adapter.eligibility.prose import span
+from adapter.eligibility.outcome import Detail, Evidence, Outcome
 from adapter.eligibility.result import UnrecognizedEntries
-from adapter.eligibility.rules.context import RuleContext, days, type_label, type_tokens
+from adapter.eligibility.rules.context import RuleContext, type_tokens
 from adapter.eligibility.rules.courses import (
     Placed,
     Spans,
@@ -44,6 +41,7 @@ from adapter.eligibility.rules.courses import (
     stale_reason,
     when,
 )
+from adapter.eligibility.rules.entry_windows import Placement, entry_window
 from adapter.vocabulary import (
     CANONICAL_BASE,
     RECORD_KIND_BY_NAME,
@@ -170,28 +168,52 @@ def record_entry(ctx: RuleContext, definition: Mapping[str, Any], windows: list[
     kind = record_kind(definition)
     assert kind is not None  # the evaluator routes here only for a record category
     query = ctx.options.memo.get(definition, "entry-query", lambda: EntryQuery.of(definition, kind))
-    window, unknown = entry_window(ctx, windows)
+    return entries_outcome(ctx, query, windows, getattr(ctx.facts, kind.name))
+
+
+def entries_outcome(ctx: RuleContext, query: EntryQuery, windows: list[Mapping[str, Any]],
+                    facts: Iterable[ClinicalFact], placed: Placement | None = None) -> Outcome:
+    """The query against the entries of its kind, in record order; `facts` may leave out entries the query does
+    not match at all (a compiled plan looks them up by code and name), never one it matches. `placed`: the
+    windows placed beforehand (`StaticWindow`), else they are read from `windows`."""
+    window, unknown = placed if placed is not None else entry_window(ctx, windows)
     if unknown:
         return unknown
     spans, where = window if window else (None, "")
     found = _Found()
-    for fact in getattr(ctx.facts, kind.name):
+    for fact in facts:
         _classify(ctx, query, fact, spans, where, found)
-    note = f" ({'; '.join(found.ignored)})" if found.ignored else ""
+    ignored = found.ignored
+
+    def note() -> str:
+        return f" ({'; '.join(ignored)})" if ignored else ""
+
     if found.certain:
-        first, _, shown_use = found.certain[0]
+        certain = found.certain
+        first, _, shown_use = certain[0]
         dated = f" — {shown_use}" if shown_use else ""
-        evidence = _evidence(found.certain)
-        return Outcome("pass", f"{query.display} recorded{where}: {first.text or first.reference}{dated}{note}",
-                       evidence)
+        named = first.text or first.reference
+        return Outcome("pass", lambda: f"{query.display} recorded{where}: {named}{dated}{note()}",
+                       _evidence(certain), detail=Detail("record-entry", tuple(f.reference for f, _, _ in certain)))
     if found.doubts:
-        evidence = tuple(Evidence(reference=f.reference, value=f.text, date=f.date) for f, _ in found.doubts)
-        reason = "; ".join(why for _, why in found.doubts)
+        doubts = found.doubts
+        evidence = tuple(Evidence(reference=f.reference, value=f.text, date=f.date) for f, _ in doubts)
         # A stale course is settled by its own missing entry; any other doubt by confirming the item.
-        confirm = (f"confirmation of {query.display}{where}",) if len(found.missing) < len(found.doubts) else ()
+        confirm = (f"confirmation of {query.display}{where}",) if len(found.missing) < len(doubts) else ()
         missing = (*found.missing, *confirm)
-        return Outcome("unknown", f"{reason}{note}", evidence, missing)
-    return Outcome("fail", f"no {query.display} recorded{where}{note}")
+        return Outcome("unknown", lambda: f"{'; '.join(why for _, why in doubts)}{note()}", evidence, missing,
+                       detail=Detail("record-entry", tuple(f.reference for f, _ in doubts)))
+    if not ignored:
+        return nothing_recorded(query, where)
+    return Outcome("fail", lambda: f"no {query.display} recorded{where}{note()}", detail=_NO_ENTRY)
+
+
+_NO_ENTRY = Detail("record-entry")
+
+
+def nothing_recorded(query: EntryQuery, where: str) -> Outcome:
+    """No entry that is, or may be, the item: not present."""
+    return Outcome("fail", lambda: f"no {query.display} recorded{where}", detail=_NO_ENTRY)
 
 
 def _evidence(certain: list[tuple[ClinicalFact, CourseEvidence | None, str | None]]) -> tuple[Evidence, ...]:
@@ -286,51 +308,6 @@ def _dose(fact: ClinicalFact) -> CourseEvidence | None:
     if fact.resource_type != "MedicationAdministration" or fact.date is None:
         return None
     return CourseEvidence(fact.end or fact.date, "administered")
-
-
-def entry_window(ctx: RuleContext, windows: list[Mapping[str, Any]]) -> tuple[tuple[Spans, str] | None, Outcome | None]:
-    """The time window for a record entry: relative to other results (eventId) or the evaluation date."""
-    spans: Spans = []
-    undated: list[str] = []  # the anchors' names
-    settle: list[str] = []  # what would give them a date
-    for window in windows:
-        low = days((window.get("range") or {}).get("low"))
-        high = days((window.get("range") or {}).get("high")) or Decimal(0)
-        if low is None:
-            continue
-        anchor_id = window.get("eventId")
-        if anchor_id:
-            target = ctx.by_link.get(anchor_id)
-            if target is None:
-                return None, Outcome("manual", f"time window refers to unknown characteristic {anchor_id!r}")
-            anchored = ctx.characteristic(target)
-            anchor = anchored.anchor_date
-            name = anchor_name(target)
-            if anchor is None:
-                undated.append(name)
-                settle += anchored.missing or (name,)
-                continue
-            base, label = anchor, f"the {name} result ({anchor.date().isoformat()})"
-        else:
-            base, label = ctx.end_of_day, "the evaluation date"
-        spans.append((base + timedelta(days=float(low)), base + timedelta(days=float(high)), label))
-    if not spans:
-        if undated:
-            names = ", ".join(undated[:-1]) + f" or {undated[-1]}" if len(undated) > 1 else undated[0]
-            return None, Outcome("unknown", f"no dated {names} result to place the window", (), tuple(settle))
-        return None, None
-    span_days = int(abs(days((windows[0].get("range") or {}).get("low")) or Decimal(0)))
-    return (spans, f" within {span(span_days)} before {', '.join(s[2] for s in spans)}"), None
-
-
-def anchor_name(characteristic: Mapping[str, Any]) -> str:
-    """How a reason names the result a window is placed by: its type's display ("Hemoglobin"), never its id."""
-    definition = characteristic.get("definitionByTypeAndValue")
-    if definition:
-        return type_label(definition)
-    children = (characteristic.get("definitionByCombination") or {}).get("characteristic", [])
-    named = [anchor_name(c) for c in children if c.get("definitionByTypeAndValue") or c.get("definitionByCombination")]
-    return " / ".join(dict.fromkeys(named)) or "anchoring"
 
 
 # ------------------------------------------------------------------------- entries no criterion can read
