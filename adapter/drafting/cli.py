@@ -42,6 +42,11 @@ def run_draft(args: argparse.Namespace, catalog: TrialCatalog) -> int:
         raise DraftError(f"{source}: no protocolSection.eligibilityModule; nothing to draft")
     draft = draft_mapping(record, catalog.concepts)
     mapping, saved = write_draft(draft, data, args.out)
+    if getattr(args, "explain", False):  # the review's reading aid: readings and the text behind each
+        from adapter.drafting.draft import check, with_drafted
+        from adapter.drafting.review import explain_draft
+
+        sys.stdout.write(explain_draft(draft, check(draft, catalog.concepts), with_drafted(draft, catalog.concepts)))
     manual = sum(1 for c in draft.criteria if set(c.recognition.definition) == {"manual"})
     review = sum(1 for c in draft.criteria if c.recognition.needs_review)
     print(f"wrote {mapping} and {saved}: {len(draft.criteria)} criteria, {len(draft.criteria) - manual} computable "
