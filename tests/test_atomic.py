@@ -8,6 +8,8 @@ import pytest
 
 from adapter.atomic import write_atomic
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_writes_and_replaces(tmp_path: Path) -> None:
     target = tmp_path / "NCT01234567.json"

@@ -13,6 +13,8 @@ import pytest
 
 from adapter.cli import main
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 ROOT = Path(__file__).resolve().parents[1]
 PATIENTS = ROOT / "fixtures" / "patients"
 AS_OF = "2026-11-01"

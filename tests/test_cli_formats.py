@@ -18,6 +18,8 @@ from adapter.evaluation import evaluate_trial
 from adapter.render.report import report_json
 from tests.support.trials import CATALOG, PATIENTS, ROOT
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = "2026-11-01"
 AS_OF_DATE = date.fromisoformat(AS_OF)
 SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8"))

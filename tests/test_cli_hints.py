@@ -12,6 +12,8 @@ import pytest
 from adapter.cli import main
 from tests.support.trials import PATIENTS, ROOT
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     try:

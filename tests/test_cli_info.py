@@ -9,6 +9,8 @@ import pytest
 from adapter.cli import main
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     assert main(list(args)) == 0

@@ -13,6 +13,8 @@ import respx
 from adapter.cli import main
 from tests.support.trials import MAPPINGS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 RECORDS = MAPPINGS  # each record lies beside its mapping
 
 

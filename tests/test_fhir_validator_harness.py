@@ -22,6 +22,8 @@ from tests.support.fhir_validator import (
     validate,
 )
 
+pytestmark = [pytest.mark.validator, pytest.mark.java]
+
 NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">test</div>'}
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"

@@ -16,6 +16,8 @@ import pytest
 
 from tests.support.hapi import HapiServer
 
+pytestmark = [pytest.mark.hapi, pytest.mark.java]
+
 LOINC = "http://loinc.org"
 ID_SYSTEM = "https://example.org/trial-fhir-adapter/test-id"
 

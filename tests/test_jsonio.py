@@ -7,6 +7,8 @@ import pytest
 from adapter.errors import PatientDataError
 from adapter.jsonio import depth_exceeds, parse_json
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_ordinary_json() -> None:
     assert parse_json(b'{"resourceType": "Patient", "id": "p1", "x": [1, 2.5, {"y": null}]}', "f") == {

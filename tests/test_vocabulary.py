@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from adapter.vocabulary import (
     RECORD_KIND_BY_RESOURCE,
     RECORD_KIND_BY_TYPE_TOKEN,
@@ -12,6 +14,8 @@ from adapter.vocabulary import (
     split_token,
     token,
 )
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def test_token_is_one_spelling() -> None:

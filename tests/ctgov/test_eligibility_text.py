@@ -8,6 +8,8 @@ import pytest
 from adapter.ctgov import load_record, parse_age, split_eligibility
 from adapter.errors import RecordFormatError
 
+pytestmark = [pytest.mark.realworld]
+
 ROOT = Path(__file__).resolve().parents[2]
 # Public real-world data beside the checkout (../shared/realworld); read in place, never copied in.
 REALWORLD = ROOT.parent / "shared" / "realworld" / "ctgov"

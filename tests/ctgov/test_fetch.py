@@ -9,6 +9,8 @@ from adapter.ctgov import fetch_record, load_record, save_record
 from adapter.ctgov.fetch import MAX_RETRY_AFTER
 from adapter.errors import FetchError, RecordFormatError
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://ctgov.test/api/v2"
 NCT = "NCT03320629"

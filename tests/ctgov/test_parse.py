@@ -21,6 +21,8 @@ from adapter.ctgov import (
 )
 from adapter.errors import RecordFormatError
 
+pytestmark = [pytest.mark.realworld]
+
 ROOT = Path(__file__).resolve().parents[2]
 # The seed trials' records ship beside their mappings, inside the package.
 FIXTURES = Path(str(bundled_mappings()))

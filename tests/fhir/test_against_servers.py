@@ -32,6 +32,8 @@ from adapter.render.report import report_json
 from tests.support.trials import CATALOG
 from tests.support.trials import PATIENTS as PATIENTS_DIR
 
+pytestmark = [pytest.mark.hapi, pytest.mark.java, pytest.mark.medplum]
+
 AS_OF = date(2026, 11, 1)
 UNITS = CATALOG.units
 TRIAL_TYPES = ("ResearchStudy", "EvidenceVariable", "PlanDefinition", "ActivityDefinition", "Organization")

@@ -13,6 +13,8 @@ from adapter.errors import AuthError, FetchError, FhirServerError
 from adapter.fhir import BearerToken, FhirClient, SmartBackendAuth
 from adapter.fhir.auth import ASSERTION_TYPE
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "https://fhir.test/fhir"
 TOKEN_URL = "https://auth.test/oauth2/token"
 PATIENT = {"resourceType": "Patient", "id": "p1"}

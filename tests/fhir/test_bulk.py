@@ -13,6 +13,8 @@ from adapter.errors import AdapterError
 from adapter.fhir import BearerToken, FhirClient
 from adapter.fhir.bulk import BulkExportError, ExportRequest, export_to_directory
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "https://fhir.test/fhir"
 STATUS = f"{BASE}/$export-poll-status?_jobId=j1"
 KICK_OFF = f"{BASE}/Patient/$export"

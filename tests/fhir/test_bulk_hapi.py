@@ -19,6 +19,8 @@ import pytest
 from adapter.fhir import FhirClient
 from adapter.fhir.bulk import ExportRequest, ExportResult, export_to_directory
 
+pytestmark = [pytest.mark.hapi, pytest.mark.java]
+
 OBSERVATIONS_PER_PATIENT = (7, 2, 0)  # patient 0 has more Observations than fit in one HAPI file
 
 

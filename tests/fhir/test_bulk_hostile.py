@@ -34,6 +34,8 @@ from tests.fhir.test_bulk import (
 )
 from tests.fhir.test_bulk import run as run  # the fixture, re-exported
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 FILE = f"{BASE}/Binary/p"
 
 

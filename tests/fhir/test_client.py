@@ -17,6 +17,8 @@ from adapter.errors import (
 from adapter.fhir import FhirClient
 from adapter.fhir.client import FHIR_JSON
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "https://fhir.test/fhir"
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 

@@ -23,6 +23,8 @@ from adapter.fhir.push import PushIncomplete, push_bundle
 from adapter.fhir_build import build_bundle
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "https://fhir.test/fhir"
 JSON = {"Content-Type": "application/fhir+json"}
 

@@ -21,6 +21,8 @@ from adapter.fhir.push.plan import (
 from adapter.fhir_build import build_bundle
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 

@@ -15,6 +15,8 @@ from adapter.fhir.push import push_bundle
 from adapter.fhir_build import build_bundle
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "https://fhir.test/fhir"
 JSON = {"Content-Type": "application/fhir+json"}
 BUNDLE = build_bundle(CATALOG.get("NCT03320629"), "R4")

@@ -11,6 +11,8 @@ from fhir.resources.R4B.bundle import Bundle as BundleR4B
 from adapter.catalog import TrialCatalog
 from adapter.fhir_build import build_bundle, build_resources
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
+
 from adapter.fhir_build.evidence_variable import build_evidence_variable
 from tests.support.trials import CATALOG
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 ALLOWED = {"div", "p", "b", "i", "table", "tr", "th", "td", "ul", "li"}

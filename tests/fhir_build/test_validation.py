@@ -38,6 +38,8 @@ from adapter.render.fhir import evaluation_bundle
 from tests.support.fhir_validator import Issue, ValidationResult, format_issues, validate_files
 from tests.support.trials import CATALOG
 
+pytestmark = [pytest.mark.validator, pytest.mark.java]
+
 TRIALS = CATALOG.ids
 AS_OF = date(2026, 11, 1)
 

@@ -5,6 +5,8 @@ from adapter.errors import DeadlineExceeded
 from adapter.http import BodyTooLarge, Deadline, NotJson, clean_text, decode_json, read_body, read_capped
 from adapter.http.body import decode_json_object
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def streamed(chunks, headers=None):
     """A response whose body arrives chunk by chunk, like a streamed one; `produced` counts what was pulled."""

@@ -9,6 +9,8 @@ from adapter.http import load_jwks
 from adapter.http.jwks import MAX_JWKS_BYTES
 from adapter.service.settings import load_jwks as settings_load_jwks
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 JWKS = {"keys": [{"kty": "EC", "crv": "P-384", "kid": "k1", "x": "x", "y": "y"}]}
 URL = "https://ehr.test/.well-known/jwks.json"
 

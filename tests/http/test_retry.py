@@ -8,6 +8,8 @@ from adapter.errors import DeadlineExceeded, FhirTimeout
 from adapter.http import Deadline, RetryPolicy, retry_after_seconds
 from adapter.http.retry import is_idempotent
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 class Clock:
     def __init__(self, now: float = 100.0) -> None:

@@ -10,6 +10,8 @@ from adapter.errors import DeadlineExceeded, FhirTimeout, ResponseTooLarge, Tran
 from adapter.http import USER_AGENT, Deadline, RetryPolicy, new_client, send
 from tests.support.local_http import serve
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 URL = "https://api.test/things/1"
 
 

@@ -3,6 +3,8 @@ import pytest
 from adapter.errors import AuthError, FetchError
 from adapter.http import is_loopback, is_under, join_raw, require_secure
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "https://a.org/fhir/r4"
 
 

@@ -9,6 +9,8 @@ import pytest
 from adapter.render.cards import DRAFT_DETAIL, SUMMARY_LIMIT, card_detail, card_for, card_summary, cards, md
 from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, drafted, trial_evaluation
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 DETAIL = """\
 **A \\[trial\\] of \\*things\\*** (NCT00000001, WITHDRAWN, not recruiting)
 

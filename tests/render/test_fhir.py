@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from adapter.render.fhir import evaluation_bundle
 from tests.render.sample import AGE, HB, HIV, PLT, trial_evaluation
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def test_bundle_holds_the_subject_and_every_criterion():

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pytest
+
 from adapter.eligibility.facts import facts_from_bundle
 from adapter.evaluation import evaluate_trial
 from adapter.render.report import DRAFT_NOTE, report_json
 from tests.render.sample import AGE, HB, PLT, drafted, trial_evaluation
 from tests.support.trials import PATIENTS
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 EXPECTED = {
     "trial": "NCT00000001",

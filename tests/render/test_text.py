@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from adapter.eligibility.outcome import Evidence
 from adapter.eligibility.result import CriterionResult
 from adapter.render.report import DRAFT_NOTE
 from adapter.render.text import report_text
 from tests.render.sample import AGE, CONSENT, HB, HIV, PLT, WHEN, drafted, trial_evaluation
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 NOTE = "1 resource belonging to another patient was ignored."
 EXPECTED = """\

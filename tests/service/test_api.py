@@ -22,6 +22,8 @@ from adapter.service import ServiceSettings, create_app
 from tests.service import PATIENTS, fixture_bundle
 from tests.support.trials import CATALOG, TRIAL_IDS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 APP = create_app(ServiceSettings(allow_unauthenticated=True, include_closed_trials=True, as_of=AS_OF,
                                  max_body_bytes=1024 * 1024), CATALOG)

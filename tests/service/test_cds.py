@@ -31,6 +31,8 @@ from tests.support.hapi import HapiServer
 from tests.support.prefetch import prefetch_from_resources
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 NAMES = ("p-eligible-us-units", "p-prior-bevacizumab", "p-missing-platelets")
 EHR = Signer("ES384", "ehr-key-1")
@@ -81,6 +83,8 @@ def _comparable(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in card.items() if k != "uuid"} for card in cards]
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_discovery_asks_for_exactly_what_the_engine_reads(cds: TestClient, catalog: TrialCatalog) -> None:
     (service,) = cds.get("/cds-services").json()["services"]
     assert service["hook"] == "patient-view" and service["id"] == "trial-eligibility"
@@ -97,6 +101,8 @@ def test_discovery_asks_for_exactly_what_the_engine_reads(cds: TestClient, catal
                              "medicationAdministrations", "procedures", "allergies"}
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_eligible_patient_gets_two_info_cards(cds: TestClient, loaded: HapiServer) -> None:
     pid = patient_id(fixture_bundle("p-eligible-us-units"))
     answer = _post(cds, hook_body(pid, _prefetch_from_hapi(cds, loaded, pid)))
@@ -120,12 +126,16 @@ def test_eligible_patient_gets_two_info_cards(cds: TestClient, loaded: HapiServe
     assert "13.2 g/dL (= 132 g/L), 2026-10-27" in hb  # evidence value, normalised value and date
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_ineligible_patient_gets_no_cards(cds: TestClient, loaded: HapiServer) -> None:
     pid = patient_id(fixture_bundle("p-prior-bevacizumab"))
     answer = _post(cds, hook_body(pid, _prefetch_from_hapi(cds, loaded, pid)))
     assert answer.status_code == 200 and answer.json() == {"cards": [], "systemActions": []}
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_missing_platelets_gives_warning_cards_naming_the_test(cds: TestClient, loaded: HapiServer) -> None:
     pid = patient_id(fixture_bundle("p-missing-platelets"))
     answer = _post(cds, hook_body(pid, _prefetch_from_hapi(cds, loaded, pid)))
@@ -138,6 +148,8 @@ def test_missing_platelets_gives_warning_cards_naming_the_test(cds: TestClient, 
         assert "? **inc-platelets**" in card["detail"]
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 @pytest.mark.parametrize("name", NAMES)
 def test_fhir_server_path_gives_the_same_cards(cds: TestClient, loaded: HapiServer, name: str) -> None:
     pid = patient_id(fixture_bundle(name))
@@ -150,12 +162,16 @@ def test_fhir_server_path_gives_the_same_cards(cds: TestClient, loaded: HapiServ
     assert _comparable(from_server.json()["cards"]) == _comparable(from_prefetch)
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_local_prefetch_gives_the_same_cards_as_hapi(cds: TestClient, loaded: HapiServer) -> None:
     pid, local = fixture_prefetch("p-missing-platelets")
     from_hapi = _post(cds, hook_body(pid, _prefetch_from_hapi(cds, loaded, pid))).json()["cards"]
     assert _comparable(_post(cds, hook_body(pid, local)).json()["cards"]) == _comparable(from_hapi)
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_null_prefetch_value_is_fetched_from_an_allowed_server(cds: TestClient, loaded: HapiServer) -> None:
     pid, prefetch = fixture_prefetch("p-missing-platelets")
     expected = _post(cds, hook_body(pid, prefetch)).json()["cards"]
@@ -166,6 +182,8 @@ def test_null_prefetch_value_is_fetched_from_an_allowed_server(cds: TestClient, 
     assert _comparable(answer.json()["cards"]) == _comparable(expected)
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 @pytest.mark.parametrize("change", ["null", "OperationOutcome", "paged", "total", "not-a-bundle"])
 def test_prefetch_that_lacks_data_and_no_server_is_412(cds: TestClient, change: str) -> None:
     pid, prefetch = fixture_prefetch("p-eligible-us-units")
@@ -184,6 +202,8 @@ def test_prefetch_that_lacks_data_and_no_server_is_412(cds: TestClient, change: 
     assert answer.status_code == 412 and "conditions" in answer.json()["error"]
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_fhir_server_not_on_the_allow_list_is_412(cds: TestClient, loaded: HapiServer) -> None:
     pid = patient_id(fixture_bundle("p-eligible-us-units"))
     for server in ("https://evil.example/fhir", loaded.base_url.replace("127.0.0.1", "localhost"),
@@ -192,6 +212,8 @@ def test_fhir_server_not_on_the_allow_list_is_412(cds: TestClient, loaded: HapiS
         assert answer.status_code == 412 and "allow-list" in answer.json()["error"], server
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_no_prefetch_and_no_fhir_server_is_412(cds: TestClient) -> None:
     answer = _post(cds, hook_body("p-eligible-us-units"))
     assert answer.status_code == 412
@@ -200,6 +222,8 @@ def test_no_prefetch_and_no_fhir_server_is_412(cds: TestClient) -> None:
     assert _post(cds, hook_body(pid, prefetch)).status_code == 412
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_unknown_patient_on_the_server_is_412(cds: TestClient, loaded: HapiServer) -> None:
     answer = _post(cds, hook_body("no-such-patient", fhirServer=loaded.base_url))
     assert answer.status_code == 412
@@ -212,6 +236,8 @@ def test_closed_trials_give_no_cards_without_the_flag(jwks: Path) -> None:
     assert answer.status_code == 200 and answer.json()["cards"] == []
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_prefetch_of_another_patient_is_refused(cds: TestClient) -> None:
     _, prefetch = fixture_prefetch("p-eligible-us-units")
     answer = _post(cds, hook_body("someone-else", prefetch))
@@ -224,6 +250,8 @@ def test_prefetch_of_another_patient_is_refused(cds: TestClient) -> None:
     assert answer.status_code == 400 and "another patient" in answer.json()["error"]
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_prefetch_values_may_be_plain_resources_or_bundles(cds: TestClient) -> None:
     pid, prefetch = fixture_prefetch("p-eligible-us-units")
     expected = _comparable(_post(cds, hook_body(pid, prefetch)).json()["cards"])
@@ -232,6 +260,8 @@ def test_prefetch_values_may_be_plain_resources_or_bundles(cds: TestClient) -> N
     assert _comparable(_post(cds, hook_body(pid, prefetch)).json()["cards"]) == expected
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 @pytest.mark.parametrize(("content", "reason"), [
     (b"{not json", "not JSON"),
     (b"[1, 2]", "not a JSON object"),

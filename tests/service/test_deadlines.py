@@ -26,6 +26,8 @@ from tests.service import SERVICE_PATH, hook_body
 from tests.support.local_http import TrickleHandler, serve
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 DEADLINE = 2.0
 POOL = 8
 

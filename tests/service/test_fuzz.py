@@ -18,6 +18,8 @@ from adapter.service import ServiceSettings, create_app
 from tests.service import SERVICE_PATH, fixture_prefetch, hook_body
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 APP = create_app(ServiceSettings(allow_unauthenticated=True, include_closed_trials=True, as_of=date(2026, 11, 1)),
                  CATALOG, warm=False)
 CLIENT = TestClient(APP, raise_server_exceptions=False)

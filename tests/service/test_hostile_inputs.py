@@ -19,6 +19,8 @@ from adapter.service import ServiceSettings, create_app
 from tests.service import SERVICE_PATH, fixture_bundle, fixture_prefetch, hook_body, patient_id
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 EVALUATE = "/trials/NCT03320629/$evaluate"
 FHIR_JSON = "application/fhir+json"

@@ -17,6 +17,8 @@ from adapter.service import ServiceSettings, create_app
 from tests.service import SERVICE_PATH, hook_body
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 FHIR = "https://fhir.test/fhir"
 PID = "pt-secret-4711"
 NAME = "Zebulon Quixotefield"

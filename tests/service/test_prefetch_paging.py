@@ -12,14 +12,16 @@ import httpx
 import pytest
 import respx
 
-from adapter.service.discovery import prefetch_templates
 from adapter.core import Eligibility
+from adapter.service.discovery import prefetch_templates
 from adapter.service.hooks import HookSetup, answer
 from adapter.service.models import CdsRequest
 from adapter.service.patient_data import CdsError, patient_record
 from adapter.service.settings import ServiceSettings
 from tests.service import fixture_prefetch, hook_body
 from tests.support.trials import CATALOG
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 SERVER = "https://ehr.example/fhir"
 TOKEN = {"access_token": "opaque-token", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",

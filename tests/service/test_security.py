@@ -34,6 +34,8 @@ from tests.service import (
 )
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 ES = Signer("ES384", "es-1")
 RS = Signer("RS384", "rs-1")
 

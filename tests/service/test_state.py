@@ -22,6 +22,8 @@ from tests.service import ISS, SERVICE_PATH, Signer, fixture_prefetch, hook_body
 from tests.support.redis import RedisServer
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 ES = Signer("ES384", "es-state")
 T0 = 1_800_000_000.0
 

@@ -22,6 +22,8 @@ from tests.service import ISS, SERVICE_PATH, Signer, fixture_prefetch, hook_body
 from tests.support.hapi import free_port
 from tests.support.redis import RedisServer
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 PUBLIC = "http://cds.test"  # one audience for every process, whatever its port
 AUD = PUBLIC + SERVICE_PATH
 ES = Signer("ES384", "es-workers")

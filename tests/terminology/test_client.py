@@ -18,6 +18,8 @@ from adapter.terminology.client import (
 )
 from tests.terminology.support import HIERARCHY, LEGACY, library
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "https://tx.example.org/fhir"
 OUTCOME_NOT_SUPPORTED = {"resourceType": "OperationOutcome",
                          "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "no such operation"}]}

@@ -10,6 +10,8 @@ from adapter.cli import build_parser, main
 from tests.support.hapi import free_port
 from tests.support.trials import PATIENTS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_evaluate_and_serve_take_the_option() -> None:
     parser = build_parser()

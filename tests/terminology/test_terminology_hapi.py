@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from adapter.units import UnitTable
     from tests.support.hapi import HapiServer
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 TARGETS = {"procedures": [HIERARCHY, LEGACY]}
 AS_OF = date(2026, 2, 1)
 
@@ -58,6 +60,8 @@ def codes(items: object) -> set[str]:
     return {f"{c.system}|{c.code}" for c in items}  # type: ignore[attr-defined]
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_expand_is_a_gives_the_descendants(client: TerminologyClient) -> None:
     expansion = client.expand_is_a(HIERARCHY, "platelet-transfusion")
     assert codes(expansion.codes) == {f"{HIERARCHY}|platelet-transfusion",
@@ -71,6 +75,8 @@ def test_expand_is_a_gives_the_descendants(client: TerminologyClient) -> None:
     assert client.request_count == sent  # cached
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_subsumes_parent_and_child(client: TerminologyClient) -> None:
     assert client.subsumes(HIERARCHY, "transfusion", "apheresis-platelet-transfusion").outcome == "subsumes"
     decided = client.subsumes(HIERARCHY, "transfusion", "red-cell-transfusion")
@@ -81,6 +87,8 @@ def test_subsumes_parent_and_child(client: TerminologyClient) -> None:
     assert client.subsumes(HIERARCHY, "dialysis", "dialysis").outcome == "equivalent"
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_translate_reads_the_concept_map(client: TerminologyClient) -> None:
     found = {(m.target.code, m.equivalence, m.map_url) for m in client.translate(LEGACY, "L-RBC", HIERARCHY)}
     assert found == {("red-cell-transfusion", "equal", CONCEPT_MAP), ("transfusion", "wider", CONCEPT_MAP)}
@@ -88,6 +96,8 @@ def test_translate_reads_the_concept_map(client: TerminologyClient) -> None:
     assert client.translate(HIERARCHY, "transfusion", LEGACY) == ()  # a map has a direction
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_augment_adds_the_children_of_a_parent_code(client: TerminologyClient) -> None:
     result = augment(library((HIERARCHY, "transfusion")), client, target_systems=TARGETS)
     concept = result.concepts.procedures["transfusion"]
@@ -98,6 +108,8 @@ def test_augment_adds_the_children_of_a_parent_code(client: TerminologyClient) -
     assert result.added == {"procedures.transfusion": 3} and result.used and not concept.partial_codes
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_augment_adds_equivalent_and_narrower_maps_and_keeps_wider_ones_partial(client: TerminologyClient) -> None:
     result = augment(library((LEGACY, "L-RBC"), (LEGACY, "L-BLOOD")), client, target_systems=TARGETS)
     concept = result.concepts.procedures["transfusion"]
@@ -111,6 +123,8 @@ def test_augment_adds_equivalent_and_narrower_maps_and_keeps_wider_ones_partial(
     assert f"{HIERARCHY}|red-cell-transfusion" in codes(inexact.codes)  # via the equivalent `transfusion`
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_recognize_makes_a_child_code_match_a_criterion_on_the_parent(
         client: TerminologyClient, unit_table: UnitTable) -> None:
     concepts = library((HIERARCHY, "transfusion"))
@@ -129,6 +143,8 @@ def test_recognize_makes_a_child_code_match_a_criterion_on_the_parent(
     assert facts.procedures[0].codes == frozenset({f"{HIERARCHY}|red-cell-transfusion"})  # the input is unchanged
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_recognize_leaves_codes_the_hierarchy_does_not_subsume(client: TerminologyClient, unit_table: UnitTable):
     facts = facts_from_bundle(patient_bundle(HIERARCHY, "dialysis"), unit_table)
     assert recognize(facts, library((HIERARCHY, "transfusion")), client) is facts
@@ -151,6 +167,8 @@ def test_a_server_that_is_down_leaves_the_evaluation_running_with_a_note(unit_ta
     down.close()
 
 
+@pytest.mark.hapi
+@pytest.mark.java
 def test_cli_evaluate_with_the_server_answers_as_without_it_for_codes_it_does_not_hold(server: str, capsys) -> None:
     """The bundled trials are coded in SNOMED, which this HAPI does not hold: nothing added, nothing broken."""
     import json

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import respx
 
 from adapter.catalog import TrialCatalog
 from adapter.service.app import create_app
 from adapter.service.settings import ServiceSettings
 from adapter.vocabulary import SNOMED
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 BASE = "https://tx.example.org/fhir"
 

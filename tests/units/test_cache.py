@@ -25,6 +25,8 @@ from adapter.units import (
 )
 from adapter.units import cache as cache_module
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 # the package attribute `convert` is the function; the module is reached by its full name
 convert_module = importlib.import_module("adapter.units.convert")
 

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from adapter.errors import AdapterError, UnitConversionError
 from adapter.units import convert, warm_up
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 D = Decimal
 LOINC = "http://loinc.org|"
 

@@ -7,6 +7,8 @@ import pytest
 from adapter.units import UCUM_SYSTEM
 from adapter.units.normalize import alias, clean, is_safe_text_ucum
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 LOINC = "http://loinc.org|"
 
 

@@ -10,6 +10,8 @@ import pytest
 from adapter.errors import MappingError
 from adapter.units import convert, is_ucum, load_unit_table, load_units_table
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 D = Decimal
 LOINC = "http://loinc.org|"
 UNITS_YAML = Path(__file__).resolve().parents[2] / "mappings" / "units.yaml"

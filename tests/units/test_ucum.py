@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from adapter.units import is_ucum
 from adapter.units.ucum import ParseFacts, parse_facts, parse_tree
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 ROOT = Path(__file__).resolve().parents[2]
 
