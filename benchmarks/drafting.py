@@ -11,6 +11,8 @@ them, measured once after the work on the other sets). Every
 annotated threshold describes the ALLOWED region (an exclusion "PT > 16 s" is an upper bound 16 s, not strict).
 
 A drafted threshold is right when concept, bound, value (after unit conversion), unit and strictness all agree.
+Precision counts every drafted reading, those drafted `manual` with the value shown too; "computable drafted bounds,
+right" is the precision of the bounds a screen would act on.
 "Wrong without needs_review" counts drafted thresholds that are computable, match no annotation, and carry no
 needs_review: the number that must stay at zero. The seed drafts are also compared with the hand-written mappings.
 """
@@ -123,7 +125,7 @@ def drafted_bounds(draft: Draft) -> list[Bound]:
         review = criterion.recognition.needs_review is not None
         for t in criterion.recognition.thresholds:
             computable = t.problem is None and (t.concept is not None or (
-                t.kind == "age" and "manual" not in json.dumps(criterion.recognition.definition)))
+                t.kind == "age" and "manual" not in json.dumps(criterion.recognition.definition, default=str)))
             found += bounds(t, exclusion, computable, review or bool(t.review), criterion.item.text)
     return found
 
@@ -137,6 +139,7 @@ class Score:
     wrong_silent: list[str]
     wrong_reviewed: list[str]
     computable: int = 0
+    computable_right: int = 0  # computable drafted bounds that match an annotation
 
 
 def score(entries: list[dict[str, Any]], drafter_for: Any) -> Score:
@@ -151,6 +154,7 @@ def score(entries: list[dict[str, Any]], drafter_for: Any) -> Score:
             result.computable += b.computable
             if any(matches(b, a) for a in annotations):
                 result.right[b.concept] += 1
+                result.computable_right += b.computable
             elif b.computable and not b.review:
                 result.wrong_silent.append(f"{entry['id']}: {b.show()}  «{b.text[:80]}»")
             elif b.computable:
@@ -170,8 +174,9 @@ def report(name: str, s: Score, *, quiet: bool) -> None:
     drafted, right = sum(s.drafted.values()), sum(s.right.values())
     annotated, found = sum(s.annotated.values()), sum(s.found.values())
     print(f"\n== {name}: precision {ratio(right, drafted)} ({right}/{drafted}), recall {ratio(found, annotated)} "
-          f"({found}/{annotated}); computable drafted bounds {s.computable}; wrong without needs_review: "
-          f"{len(s.wrong_silent)}; wrong with needs_review: {len(s.wrong_reviewed)}")
+          f"({found}/{annotated}); computable drafted bounds {s.computable}, right "
+          f"{ratio(s.computable_right, s.computable)} ({s.computable_right}/{s.computable}); "
+          f"wrong without needs_review: {len(s.wrong_silent)}; wrong with needs_review: {len(s.wrong_reviewed)}")
     if not quiet:
         print(f"   {'concept':<22} {'precision':>14} {'recall':>14}")
         for concept in sorted(set(s.drafted) | set(s.annotated)):

@@ -8,10 +8,8 @@ loader as a reviewed mapping before it is written, so a drafted trial maps and e
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +19,16 @@ from pydantic import ValidationError
 from adapter.atomic import write_atomic
 from adapter.ctgov.model import TrialRecord
 from adapter.drafting import entries
-from adapter.drafting.lexicon import CONDITIONS
+from adapter.drafting.bounds import BoundDrafter, contradictions
 from adapter.drafting.recognize import Recognition, Recognizer, Threshold, normal_words, residual
 from adapter.drafting.split import Item, split_criteria
+from adapter.drafting.typed import all_of, any_of, combine, from_data, is_manual, manual, to_data
 from adapter.errors import AdapterError
 from adapter.mapping.concepts import ConceptLibrary
 from adapter.mapping.loader import mapping_from_text, normalize_text
-from adapter.mapping.model import TrialMapping, parse_definition
+from adapter.mapping.model import Definition, TrialMapping, parse_definition
 
 RESIDUAL_WORDS = 1  # any unexplained word keeps a part of the criterion for a person
-CONDITION_LABELS = {key: label for key, label, _, _ in CONDITIONS}
-CONDITION_KINDS = {key: kind for key, _, _, kind in CONDITIONS}
 ARM_TYPES = {
     "EXPERIMENTAL": "experimental",
     "ACTIVE_COMPARATOR": "active-comparator",
@@ -106,66 +103,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _manual(reason: str) -> dict[str, Any]:
-    return {"manual": reason}
-
-
-def _is_manual(node: dict[str, Any]) -> bool:
-    return set(node) == {"manual"}
-
-
-def _combine(kind: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    if len(nodes) == 1:
-        return nodes[0]
-    if all(_is_manual(n) for n in nodes):
-        return _manual("; ".join(dict.fromkeys(n["manual"] for n in nodes)))
-    return {kind: nodes}
-
-
-def _contradictions(thresholds: list[Threshold]) -> list[Threshold]:
-    """Bounds of an inclusion that must all hold but leave no value allowed ("LVEF ≤ 40% … an EF of > 40%"): none
-    is computable (read as all-of, no one would pass)."""
-    by_what: dict[tuple[str, str | None, str | None], list[Threshold]] = {}
-    for t in thresholds:
-        by_what.setdefault((t.what, t.sex, t.when), []).append(t)
-    bad = {key for key, group in by_what.items() if _contradict(group)}
-    reason = "the bounds on it contradict each other: a person reads which applies"
-    return [replace(t, problem=t.problem or reason) if (t.what, t.sex, t.when) in bad else t for t in thresholds]
-
-
-def _contradict(thresholds: list[Threshold]) -> bool:
-    """Whether bounds that must all hold (one element, one unit) leave no value allowed."""
-    lows = [t.quantity for t in thresholds if t.quantity.comparator in (">", ">=")]
-    highs = [t.quantity for t in thresholds if t.quantity.comparator in ("<", "<=")]
-    for low in lows:
-        for high in highs:
-            if low.unit != high.unit or low.value is None or high.value is None:
-                continue
-            if low.value > high.value or (low.value == high.value and "=" not in f"{low.comparator}{high.comparator}"
-                                          ) or (low.value == high.value and (low.comparator, high.comparator)
-                                                != (">=", "<=")):
-                return True
-    return False
-
-
-def _typed(definition: dict[str, Any], text: str) -> dict[str, Any]:
-    """The drafted definition as the mapping's typed model reads it: one the schema refuses (a range without a
-    unit) becomes manual with the reason, so a draft is never an invalid mapping."""
+def _typed(definition: Definition, text: str) -> Definition:
+    """The final guard: the drafted definition, built as typed models, read back from its YAML data as the loader
+    reads it; one the loader refuses becomes manual with the reason, so a draft is never an invalid mapping."""
     try:
-        parse_definition(definition)
+        parse_definition(to_data(definition))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        return _manual(f"drafted a reading the mapping schema refuses ({where}: "
-                       f"{first['msg'].removeprefix('Value error, ')}); a person writes it: {text}")
+        return manual(f"drafted a reading the mapping schema refuses ({where}: "
+                      f"{first['msg'].removeprefix('Value error, ')}); a person writes it: {text}")
     return definition
-
-
-def _years(age: str | None) -> int | None:
-    if not age:
-        return None
-    number, unit = age.split()[:2]
-    return int(float(number)) if unit.lower().startswith("year") else None
 
 
 class Drafter:
@@ -173,144 +121,57 @@ class Drafter:
         self.record = record
         self.concepts = concepts
         self.recognizer = Recognizer.for_library(concepts)
+        self.bounds = BoundDrafter(record, concepts)  # thresholds → typed definitions (adapter.drafting.bounds)
         names = [n for group in record.arm_groups for n in group.intervention_names]
         self.entries = entries.EntryDrafter(entries.EntryLexicon(concepts, entries.drug_names(names)))
         self.drafted_concepts: dict[str, Any] = {}
-
-    # ------------------------------------------------------------------ leaves
-    def leaf(self, t: Threshold) -> dict[str, Any]:
-        q = t.quantity
-        if t.problem:
-            return _manual(f"recognized {t.describe()}, but {t.problem}")
-        if t.kind == "age":
-            return self.age(t)
-        if t.concept is None:
-            return _manual(f"recognized {t.describe()}, but no reviewed concept for {t.label} in the library")
-        key = "derived" if t.kind == "derived" else "observation"
-        node: dict[str, Any] = {key: t.concept}
-        if q.comparator is None:
-            node["range"] = {k: v for k, v in (("low", q.low), ("high", q.high), ("unit", q.unit)) if v is not None}
-        elif q.unit == "ULN":
-            node.update(comparator=q.comparator, times_uln=q.value)
-        else:
-            node.update(comparator=q.comparator, value=q.value, unit=q.unit)
-        if t.alternatives:
-            node = {"any_of": [node, *({**node, "observation": None, "derived": alt} for alt in t.alternatives)]}
-            node["any_of"] = [{k: v for k, v in n.items() if v is not None} for n in node["any_of"]]
-        if t.sex:
-            node = {"all_of": [{"sex": t.sex}, node]}
-        return node
-
-    def age(self, t: Threshold) -> dict[str, Any]:
-        q = t.quantity
-        if q.unit != "a":  # "> 48 hours of age": the mapping's age is in years
-            return _manual(f"recognized {t.describe()}, but an age in {q.raw_unit} is not in years")
-        low, high = (q.low, q.high) if q.comparator is None else (
-            (q.value, None) if q.comparator in (">=", ">") else (None, q.value))
-        record_low, record_high = _years(self.record.minimum_age), _years(self.record.maximum_age)
-        if record_low is None and record_high is None:
-            return _manual(f"recognized {t.describe()}, but the record's eligibility module gives no age limits")
-        agrees = (low is None or low == record_low) and (high is None or high == record_high)
-        if not agrees:
-            return _manual(f"recognized {t.describe()}, but the record's ages are "
-                           f"{self.record.minimum_age} to {self.record.maximum_age}")
-        return {"age": {k: v for k, v in (("low", record_low), ("high", record_high)) if v is not None}}
-
-    def condition(self, key: str, *, absent: bool = False) -> dict[str, Any]:
-        kind = CONDITION_KINDS[key]  # condition | medication: the library table is the kind's plural
-        if key in getattr(self.concepts, f"{kind}s"):
-            return {kind: key, **({"absent": True} if absent else {})}
-        label = CONDITION_LABELS[key]
-        return _manual(f"whether the patient has {label} (no reviewed concept for {label} in the library)")
-
-    # ------------------------------------------------------------------ groups
-    def group(self, thresholds: list[Threshold], exclusion: bool) -> dict[str, Any]:
-        base = [t for t in thresholds if t.when is None]
-        alternatives = [t for t in thresholds if t.when is not None]
-        sexed = len({t.sex for t in base}) > 1 and all(t.sex for t in base)
-        leaves = [self.leaf(t) for t in base]
-        node = _combine("any_of" if exclusion or sexed else "all_of", leaves) if leaves else None
-        for t in base:
-            if t.exempt and node is not None:
-                lift = self.condition(t.exempt, absent=exclusion)
-                node = {"all_of": [node, lift]} if exclusion else {"any_of": [node, lift]}
-        for t in alternatives:
-            assert t.when is not None
-            allowed = {"all_of": [self.condition(t.when), self.leaf(t)]}
-            if node is None and not exclusion:  # the limit is only for those with the condition: not others
-                node = {"any_of": [self.condition(t.when, absent=True), allowed]}
-            elif node is None:
-                node = allowed
-            elif exclusion:
-                node = {"any_of": [{"all_of": [node, self.condition(t.when, absent=True)]}, allowed]}
-            else:
-                node = {"any_of": [node, allowed]}
-        assert node is not None
-        return node
 
     def criterion(self, item: Item, number: int) -> DraftedCriterion:
         exclusion = item.type == "exclusion"
         text, thresholds = self.recognizer.thresholds(item.text)
         if not exclusion:
-            thresholds = _contradictions(thresholds)
+            thresholds = contradictions(thresholds)
         groups: dict[str, list[Threshold]] = {}
         for t in sorted(thresholds, key=lambda t: t.quantity.start):  # text order: the joiner reads the gaps
             groups.setdefault(t.what, []).append(t)
         reviews = [t.review for t in thresholds if t.review and not t.problem]
-        nodes = [self.group(ts, exclusion) for ts in groups.values()]
-        joiner = self.joiner(text, list(groups.values()), exclusion, reviews)
+        nodes = [self.bounds.group(ts, exclusion, item.text) for ts in groups.values()]
+        joiner = self.bounds.joiner(text, list(groups.values()), exclusion, reviews)
         entry_slug = ""
+        entry_data: dict[str, Any] | None = None
         if not nodes:
             labels = normal_words(item.text, self.recognizer.lexicon)
             reason = (f"{', '.join(labels)} asked to be normal or adequate without a number: the lab's reference "
                       f"range or a person decides" if labels else f"not recognized: {item.text}")
-            definition = _manual(reason)
+            definition: Definition = manual(reason)
             doubt = entries.section_doubt(self.record.eligibility_criteria or "", item.text, exclusion)
             entry = entries.EntryDraft() if doubt else self.entries.draft(item.text, exclusion, item.context)
             drafted = entries.definition(entry, item.text, exclusion)
             if drafted is not None:  # record entries (conditions, drugs, procedures, allergies)
-                definition = drafted
+                definition = from_data(drafted, item.text)
+                entry_data = drafted if not is_manual(definition) else None  # written as entries.py orders it
                 reviews.extend(entry.reviews)
                 entries.merge_concepts(self.drafted_concepts, entry)
                 entry_slug = entries.slug(entry)
         else:
-            definition = _combine(joiner, nodes)
+            definition = combine(joiner, nodes)
             rest = residual(text, thresholds, self.recognizer.lexicon)
-            if len(rest.split()) >= RESIDUAL_WORDS and not _is_manual(definition):
-                extra = _manual(f"not recognized beyond the thresholds above: {item.text}")
-                definition = {"any_of" if exclusion else "all_of": [definition, extra]}
+            if len(rest.split()) >= RESIDUAL_WORDS and not is_manual(definition):
+                extra = manual(f"not recognized beyond the thresholds above: {item.text}")
+                definition = any_of([definition, extra]) if exclusion else all_of([definition, extra])
+        checked = definition
         definition = _typed(definition, item.text)
         slug = next(iter(groups), "") or entry_slug
         ident = f"{'exc' if exclusion else 'inc'}-{number:02d}" + (f"-{slug}" if slug else "")
         data: dict[str, Any] = {"id": ident[:64], "type": item.type, "text": item.text}
-        computable = not _is_manual(definition)
+        computable = not is_manual(definition)
         review = "; ".join(dict.fromkeys(reviews)) if computable and reviews else None
         if review:
             data["needs_review"] = review
-        data.update(definition)
-        recognition = Recognition(definition, thresholds, review)
+        written = entry_data if entry_data is not None and definition is checked else to_data(definition)
+        data.update(written)
+        recognition = Recognition(written, thresholds, review)
         return DraftedCriterion(item, data, recognition)
-
-    def joiner(self, text: str, groups: list[list[Threshold]], exclusion: bool, reviews: list[str]) -> str:
-        """all_of / any_of between the data elements of one criterion, as the text joins them."""
-        words = []
-        for first, second in pairwise(groups):
-            gap = text[max(t.quantity.end for t in first):min(t.quantity.start for t in second)]
-            if {t.quantity for t in first} & {t.quantity for t in second}:
-                gap = " and "  # "ALT and AST < 2.5 × ULN": one bound for both
-            words.append("or" if re.search(r"\bor\b", gap, re.IGNORECASE) else
-                         "and" if re.search(r"\band\b", gap, re.IGNORECASE) else ",")
-        if exclusion:
-            if "and" in words:
-                reviews.append("the excluding values are joined by 'and': read as each excluding on its own")
-            return "any_of"
-        if "or" in words and any(w != "or" for w in words):
-            reviews.append("'and' and 'or' are mixed between the values: read as any of them")
-        if "or" in words:
-            return "any_of"
-        if "," in words:
-            reviews.append("the values are listed with commas: read as all of them")
-        return "all_of"
 
     # ------------------------------------------------------------------ the whole mapping
     def draft(self) -> Draft:

@@ -27,6 +27,9 @@ class Element:
 
 # Scores read by their own rules (ECOG as the allowed scores, Karnofsky as a percentage without a unit).
 SCORES = frozenset({"ecog", "karnofsky"})
+# One name for several elements, each bound ("transaminases ≤ 2.5 × ULN": AST and ALT): the library lists the
+# name under each; where it matches all of them, every one is read.
+BOTH = frozenset({frozenset({"alt", "ast"})})
 # The drafter's name for the measured creatinine clearance: also read as the Cockcroft–Gault estimate.
 CLEARANCE = "creatinine-clearance-measured"
 
@@ -60,4 +63,4 @@ def elements(library: ConceptLibrary) -> tuple[Element, ...]:
     return tuple(found)
 
 
-__all__ = ["AGE", "CLEARANCE", "CONDITIONS", "SCORES", "Element", "elements"]
+__all__ = ["AGE", "BOTH", "CLEARANCE", "CONDITIONS", "SCORES", "Element", "elements"]

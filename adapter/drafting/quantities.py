@@ -34,6 +34,8 @@ _NUM = r"(?<![\d,.])(?:\d{1,3}(?:,\d{3}){1,4}(?!\d)|\d{1,12}(?!\d))(?:\.\d{1,12}
 _UNITS: tuple[tuple[str, str | None], ...] = (
     (r"(?:[x×*]|times)?\s*(?:the\s+)?(?:institutional\s+|local\s+|laboratory\s+)?(?:uln\b|upper\s+limits?\s+(?:of\s+)?"
      r"(?:the\s+)?normal(?:\s+(?:range|limits?))?)", "ULN"),
+    # "< 2.5x normal", "3 times normal": a multiple of normal is one of the upper limit (the sign is required)
+    (r"(?:[x×*]|times)\s*(?:the\s+)?normal\b(?!\s+(?:range|limits?|values?)\b)", "ULN"),
     (r"[x×*]\s*10\s*\(?\s*(?:\^|\*|e|exp)?\s*(?P<exp>9|12|6|3)\s*\)?\s*(?:cells\s*)?/\s*(?P<vol>l|μl|ul|mcl|mm3|cmm|mm\^3)\b",
      None),
     (r"(?:k|thou)\s*/\s*(?:μl|ul|mcl|mm3)\b", "10*3/uL"),

@@ -14,52 +14,42 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
-from adapter.drafting.lexicon import AGE, CLEARANCE, CONDITIONS, SCORES, Element, elements
+from adapter.drafting.lexicon import BOTH, CLEARANCE, CONDITIONS, Element, elements
+from adapter.drafting.mentions import FEMALE as _FEMALE
+from adapter.drafting.mentions import MALE as _MALE
+from adapter.drafting.mentions import MAX_GAP, TIME_UNITS, find_mentions, normal_words, residual
+from adapter.drafting.mentions import STOP as _STOP
+from adapter.drafting.mentions import Mention as _Mention
+from adapter.drafting.mentions import fitting as _fitting
+from adapter.drafting.mentions import is_age as _is_age
+from adapter.drafting.mentions import subject as _subject
 from adapter.drafting.quantities import Quantity, find_quantities, fold
 
 if TYPE_CHECKING:
     from adapter.mapping.concepts import ConceptLibrary
 
-MAX_GAP = 60  # characters between a data element's name and its comparator
-MAX_JOINER = 40  # characters between two names read as one subject ("ALT and AST", "ALT / AST (SGPT)")
 _SEGMENT = re.compile(r"[;()\[\]]")
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
-_JOINER = re.compile(r"^[\s,/&()\[\]]*(?:and|or|/|&|,)?[\s,/&()\[\]]*(?:\([^)]{0,12}\))?[\s,/&()\[\]]*(?:and|or)?"
-                     r"[\s(\[]*$", re.IGNORECASE)  # brackets too: "AST (… [SGOT])/ALT"
 _UNLESS = re.compile(r"\b(?:unless|except|excluding)\b[^;.]{0,40}$", re.IGNORECASE)
-_MALE = re.compile(r"\b(?:men|male|males|man)\b", re.IGNORECASE)
-_FEMALE = re.compile(r"\b(?:women|female|females|woman)\b", re.IGNORECASE)
-_NORMAL = re.compile(r"within\s+(?:the\s+)?(?:institutional\s+)?normal\s+(?:limits|range)|\bwnl\b|\bnormal\b|"
-                     r"\badequate\b|\bsufficient\b", re.IGNORECASE)
 # Searched in the 45 characters after an ECOG mention only; the list group is possessive (giving one back never
 # helps: what follows must start with "or"/"and").
 _ECOG_LIST = re.compile(r"(?<![\d.])([0-4])(?:\s*,\s*[0-4])*+\s*,?\s*(?:or|and)\s*([0-4])(?![\d.])")
 _ECOG_ONE = re.compile(r"(?:of|=|:|score|status|ps)\s*([0-4])(?![\d.,]|\s*(?:-|to|or|and|,))", re.IGNORECASE)
-_STOP_WORDS = """
-    a an and or the of with in for if is are be must than to at by as on per who which there has have had
-    patient patients subject subjects participant participants count counts level levels value values serum
-    plasma blood total absolute upper lower limit limits normal uln institutional times due known unless but
-    formula calculated estimated within range ratio test tests laboratory lab function adequate organ organs
-    marrow bone liver hepatic kidney renal hematologic haematologic hematological following defined meet
-    criteria such including include either both all any its their his her elevation elevations transferanse
-    transaminase transaminases mm3 mcl dl min msec sec days day ml mg mmol umol mmhg interval rate corrected
-    international normalized performance status score scale eastern cooperative oncology group ecog pts grade
-    metastasis metastases gilbert's gilbert syndrome examination examinations routine biochemical results
-    result chemistry coagulation parameters parameter then less greater more equal no not g l s x cockcroft
-    gault cockcroft-gault test/calculation per pressure between inclusive
-"""
-_STOP = frozenset(_STOP_WORDS.split())
 # Words that may stand between two bounds of one element ("… but up to 5 × ULN", "men > 450 ms, women > 470 ms")
 _JOINING = frozenset({"but", "up", "may", "can", "permitted", "allowed", "acceptable", "men", "women", "male", "males",
                       "female", "females", "man", "woman", "screening", "randomization", "randomisation", "baseline",
                       "entry", "enrollment", "enrolment"})
 # A bound in a clause opened by "if" / "when" may be the case a rule applies to, not a limit ("… only need to be
-# assessed if the mean QTc > 480 msec"): read, but for a person to check.
+# assessed if the mean QTc > 480 msec"): drafted manual with the value shown, for a person to read.
 _IF_CLAUSE = re.compile(r"\b(?:if|when|whenever)\b[^;.,()]{0,40}$", re.IGNORECASE)
+# A bound in a note or guidance ("(consideration should also be taken of the CD4 count. A CD4 count <200 …)",
+# "(13-17 years to be capped at 10%)", "e.g. …"): it guides a person, it is not a limit. Searched in the open
+# parenthesis or sentence before the bound only.
+_GUIDANCE = re.compile(r"\b(?:consideration|consider(?:ed)?|guid(?:e|ed|ance|ing)|suggest(?:s|ed)?|recommend(?:s|ed)?|"
+                       r"capped|e\.\s?g\.|for\s+example|note\b)", re.IGNORECASE)  # not "i.e.": it defines the limit
 
 
 @dataclass(frozen=True)
@@ -93,76 +83,6 @@ class Recognition:
     definition: dict[str, Any]
     thresholds: list[Threshold] = field(default_factory=list)
     needs_review: str | None = None
-
-
-@dataclass(frozen=True)
-class _Mention:
-    start: int
-    end: int
-    elements: tuple[Element, ...] = ()
-    special: str | None = None  # ecog | karnofsky | age
-
-
-def find_mentions(text: str, lexicon: Sequence[Element]) -> list[_Mention]:
-    """Names of data elements in the text; where two spellings overlap, the longer (then the earlier listed) wins.
-    Scores (ECOG, Karnofsky) win ties: they are read by their own rules."""
-    candidates: list[tuple[int, int, int, Element | str]] = []
-    for priority, element in enumerate(lexicon):
-        if element.what in SCORES:
-            candidates += [(m.start(), m.end(), -1, element.what) for m in element.pattern.finditer(text)]
-        else:
-            candidates += [(m.start(), m.end(), priority, element) for m in element.pattern.finditer(text)]
-    candidates.sort(key=lambda c: (c[0], -(c[1] - c[0]), c[2]))
-    mentions: list[_Mention] = []
-    for start, end, _, item in candidates:
-        if mentions and start < mentions[-1].end:
-            last = mentions[-1]
-            if (start, end) == (last.start, last.end) and isinstance(item, Element) and last.special is None:
-                mentions[-1] = _Mention(start, end, (*last.elements, item))  # same words, two meanings (FBG)
-            continue
-        mentions.append(_Mention(start, end, (item,)) if isinstance(item, Element) else _Mention(start, end,
-                                                                                               special=item))
-    return mentions
-
-
-def _subject(text: str, mentions: list[_Mention], q: Quantity, since: int) -> list[_Mention]:
-    """The names right before a bound ("ALT and AST < 2.5 × ULN"), nearest last; none if too far."""
-    # Mentions do not overlap, so starts and ends are both sorted: the ones between `since` and the bound are a
-    # slice found by bisection (a scan of every mention per bound was quadratic on long texts).
-    lo = bisect_left(mentions, since, key=lambda m: m.start)
-    hi = bisect_right(mentions, q.start, key=lambda m: m.end)
-    if hi <= lo or q.start - mentions[hi - 1].end > MAX_GAP:
-        return []
-    group = [mentions[hi - 1]]
-    for m in (mentions[i] for i in range(hi - 2, lo - 1, -1)):
-        gap = text[m.end:group[0].start]  # a joiner is a few characters; a long gap is not one (nor re-scanned)
-        if len(gap) <= MAX_JOINER and _JOINER.match(gap) and m.special is None and group[0].special is None:
-            group.insert(0, m)
-        else:
-            break
-    return group
-
-
-def _fitting(elements: tuple[Element, ...], unit: str | None) -> Element:
-    """Of the meanings of one name (FBG: fibrinogen or fasting glucose), the one whose units fit the bound."""
-    fits = [e for e in elements if (unit or "") in e.units]
-    return (fits or list(elements))[0]
-
-
-TIME_UNITS = frozenset({"a", "mo", "wk", "d", "h"})
-
-
-def _is_age(text: str, q: Quantity) -> bool:
-    if q.unit != "a":  # ages in months or hours (infants) are subgroups more often than limits: not read
-        return False
-    window = text[max(0, q.start - 40):min(len(text), q.end + 25)]
-    if re.search(r"\b(?:death|died|family|relatives?|mother|father|siblings?)\b", window, re.IGNORECASE):
-        return False  # the age of someone else, or of an event ("sudden death under 40 years of age")
-    if re.search(r"\bage[ds]?\b|of\s+age|\bold\b|older|younger|\badults?\b", window, re.IGNORECASE):
-        return True
-    # "Between 18 to 65 years, inclusive": a criterion that is only a span of years is the age
-    rest = f"{text[:q.start]} {text[q.end:]}"
-    return not re.sub(r"\b(?:between|inclusive|both|and|from)\b|[\W_]", "", rest, flags=re.IGNORECASE)
 
 
 class Recognizer:
@@ -202,11 +122,17 @@ class Recognizer:
 
     @staticmethod
     def _if_clauses(text: str, found: list[Threshold]) -> list[Threshold]:
-        return [replace(t, review=_join(t.review, "the bound is in an 'if' clause: it may say when a rule applies, "
-                                                  "not a limit"))
-                if t.when is None and t.exempt is None and _IF_CLAUSE.search(text, max(0, t.quantity.start - 48),
-                                                                             t.quantity.start) else t
-                for t in found]
+        """Bounds in an 'if' clause or in a note: manual with the value shown, never a computable limit."""
+        result = []
+        for t in found:
+            start = t.quantity.start
+            if _IF_CLAUSE.search(text, max(0, start - 48), start):  # "If … bilirubin < 2 × ULN and Gilbert's …"
+                t = replace(t, problem=t.problem or "the bound is in an 'if' clause: it may say when a rule applies, "
+                                                    "not a limit")
+            elif (note := _note_before(text, start)) is not None and _GUIDANCE.search(note):
+                t = replace(t, problem=t.problem or "the bound is in a note or guidance, not a limit")
+            result.append(t)
+        return result
 
     def _subject_of(self, text: str, mentions: list[_Mention], q: Quantity, since: int,
                     previous: list[Element] | str | None) -> list[Element] | str | None:
@@ -220,7 +146,8 @@ class Recognizer:
         if group and group[-1].special:
             return group[-1].special
         if group:
-            return [_fitting(m.elements, q.unit) for m in group]
+            return [e for m in group for e in (
+                m.elements if frozenset(e.what for e in m.elements) in BOTH else (_fitting(m.elements, q.unit),))]
         gap = text[since:q.start].strip(" ,")
         named = [w for w in re.findall(r"[A-Za-z]+", gap) if w.lower() not in _STOP and w.lower() not in _JOINING]
         if previous is not None and previous != "age" and len(gap) <= 30 and since > 0 and not named:
@@ -381,6 +308,15 @@ class Recognizer:
         return result
 
 
+def _note_before(text: str, pos: int) -> str | None:
+    """The text of the parenthesis still open at `pos` (up to it), or else of the sentence up to it."""
+    opened = text.rfind("(", 0, pos)
+    if opened >= 0 and text.rfind(")", opened, pos) < 0 and pos - opened <= 160:
+        return text[opened:pos]
+    sentence = max(text.rfind(". ", 0, pos), text.rfind("; ", 0, pos))
+    return text[sentence + 1 if sentence >= 0 else max(0, pos - 160):pos][-160:]
+
+
 @lru_cache(maxsize=4)
 def _clearance_words(text: str) -> tuple[bool, bool]:
     """(says how clearance is estimated, says it is measured) anywhere in the criterion."""
@@ -392,35 +328,6 @@ def _clearance_words(text: str) -> tuple[bool, bool]:
 def _join(*reasons: str | None) -> str | None:
     present = [r for r in reasons if r]
     return "; ".join(dict.fromkeys(present)) or None
-
-
-def residual(text: str, thresholds: Sequence[Threshold], lexicon: Sequence[Element]) -> str:
-    """The words of the criterion that none of its recognised parts account for."""
-    spans = [(t.quantity.start, t.quantity.end) for t in thresholds]
-    spans += [(m.start, m.end) for m in find_mentions(text, lexicon)]
-    for _key, _label, pattern, _kind in CONDITIONS:
-        spans += [m.span() for m in pattern.finditer(text)]
-    spans += [m.span() for m in AGE.finditer(text)]
-    depth = [0] * (len(text) + 1)  # how many spans cover each character: one pass, not one per span
-    for a, b in spans:  # a name matched by its stem ("liver metasta") covers its whole last word
-        while b < len(text) and text[b].isalnum():
-            b += 1
-        if a < b:
-            depth[a] += 1
-            depth[b] -= 1
-    covered = list(accumulate(depth))
-    kept = "".join(" " if covered[i] > 0 else ch for i, ch in enumerate(text))
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'’-]+", kept) if w.lower().strip("'’-") not in _STOP
-             and not _MALE.fullmatch(w) and not _FEMALE.fullmatch(w) and len(w) > 2]
-    return " ".join(words)
-
-
-def normal_words(text: str, lexicon: Sequence[Element]) -> list[str]:
-    """Data elements the text asks to be 'normal' or 'adequate' without a number."""
-    folded = fold(text)
-    if not _NORMAL.search(folded):
-        return []
-    return list(dict.fromkeys(e.label for m in find_mentions(folded, lexicon) for e in m.elements[:1]))
 
 
 __all__ = ["Recognition", "Recognizer", "Threshold", "find_mentions", "normal_words", "residual"]

@@ -66,12 +66,31 @@ def _drop_comments(text: str) -> str:
     return "".join(kept)
 
 
+# A sub-heading that names its section inside a block ("Transplant Exclusion:", "Exclusion Criteria for Stage 1",
+# "Inclusion criteria stage 2"): the items below it are of the kind it names, until the next such heading.
+_SECTION_HEADING = re.compile(
+    r"^(?:[A-Za-z-]+\s+){0,3}(?P<kind>inclusion|exclusion)(?P<criteria>\s+criteri\w*)?"
+    r"(?:\s+(?:for|of|in|-)?\s*[\w ()/-]{0,30}?)?\s*(?P<colon>[:：])?\s*$", re.IGNORECASE)
+
+
+def _section_kind(text: str) -> str | None:
+    """The kind a sub-heading line names (it must end in a colon or say "criteria"), or None."""
+    match = _SECTION_HEADING.match(text)
+    if match is None or len(text.split()) > 8 or not (match.group("criteria") or match.group("colon")):
+        return None
+    return match.group("kind").lower()
+
+
 def _block_items(block: str, kind: str) -> list[Item]:
     pieces = _pieces(block)
     items: list[Item] = []
     context: str | None = None
     for index, (_indent, text) in enumerate(pieces):
         if not text or _NOT_CRITERIA.match(text):
+            continue
+        section = _section_kind(text)
+        if section is not None:
+            kind, context = section, text
             continue
         following = pieces[index + 1] if index + 1 < len(pieces) else None
         if _is_lead_in(text, following):
@@ -98,14 +117,22 @@ def _pieces(block: str) -> list[tuple[int, str]]:
     """(indent, text) per list item or paragraph, inline-numbered runs split."""
     raw: list[tuple[int, list[str]]] = []
     blank = True
-    for line in block.split("\n"):
+    lines = block.split("\n")
+    # A block without any list marker is one criterion per line when its lines are not hard-wrapped (the classic
+    # API's plain lines: some run past 100 characters) and, in any case, where a line ending a clause (";", "." or
+    # ":") is followed by one starting with a capital.
+    unmarked = not any(_MARKER.match(line.strip()) for line in lines if line.strip())
+    per_line = unmarked and max((len(line.strip()) for line in lines), default=0) > 100
+    for line in lines:
         if not line.strip():
             blank = True
             continue
         indent = len(line) - len(line.lstrip())
         body = line.strip()
         marker = _MARKER.match(body)
-        if marker or blank or not raw:
+        ended = bool(raw) and (per_line or (unmarked and raw[-1][1][-1].endswith((";", ".", ":"))
+                               and body[:1].isupper()))
+        if marker or blank or not raw or ended:
             raw.append((indent, [body]))
         else:
             raw[-1][1].append(body)

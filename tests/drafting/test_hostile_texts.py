@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from adapter.ctgov import eligibility_text
 from adapter.ctgov.parse import parse_record
-from adapter.drafting import lexicon, quantities, recognize, split
+from adapter.drafting import lexicon, mentions, quantities, recognize, split
 from adapter.drafting.draft import MAX_CRITERIA_CHARS, DraftError, draft_mapping
 from adapter.drafting.recognize import Recognizer, normal_words, residual
 from adapter.drafting.split import split_criteria
@@ -54,11 +54,11 @@ ANCHORED = {"quantities._UNIT_RES", "quantities._POSTFIX", "quantities._DECIMAL_
             "split._BULLET", "split._LEADING_NUMBER", "split._NOT_CRITERIA", "eligibility_text._AGE"}
 # Applied only to a bounded slice of the text (45 characters after an ECOG mention, a gap of at most
 # MAX_JOINER characters): timed on that slice and, whole, through the recognizer below.
-WINDOWED = {"recognize._ECOG_LIST": 45, "recognize._ECOG_ONE": 45, "recognize._JOINER": recognize.MAX_JOINER}
+WINDOWED = {"recognize._ECOG_LIST": 45, "recognize._ECOG_ONE": 45, "mentions.JOINER": mentions.MAX_JOINER}
 
 
 def _patterns() -> Iterator[tuple[str, re.Pattern[str]]]:
-    for module in (quantities, recognize, split, lexicon, eligibility_text):
+    for module in (quantities, recognize, mentions, split, lexicon, eligibility_text):
         short = module.__name__.rsplit(".", 1)[-1]
         for name, value in vars(module).items():
             if isinstance(value, re.Pattern):

@@ -241,15 +241,22 @@ def test_lexicon_is_the_concept_library() -> None:
 
 
 def test_a_reading_the_schema_refuses_becomes_manual_with_the_reason() -> None:
-    """The last guard: whatever the recognizer builds is read as the typed model first (here a range without a
-    unit, which the schema refuses), so a draft is never an invalid mapping."""
+    """Drafted definitions are built as the typed models (here a range without a unit, which the schema refuses):
+    what cannot be built is manual with the reason, so a draft is never an invalid mapping; data drafted elsewhere
+    is read the same way, and the final guard reads the built node back as the loader does."""
     from adapter.drafting.draft import _typed
+    from adapter.drafting.typed import build, from_data, to_data
+    from adapter.mapping.model import Manual, ObservationDefinition
 
-    got = _typed({"observation": "hemoglobin", "range": {"low": 9, "high": 12}}, "Hemoglobin 9 to 12")
-    assert set(got) == {"manual"} and "range.unit: Field required" in got["manual"]
-    assert "Hemoglobin 9 to 12" in got["manual"]
-    ok = {"observation": "hemoglobin", "comparator": ">=", "value": 9, "unit": "g/dL"}
-    assert _typed(ok, "Hb ≥ 9 g/dL") is ok
+    for got in (build(ObservationDefinition, "Hemoglobin 9 to 12", observation="hemoglobin",
+                      range={"low": 9, "high": 12}),
+                from_data({"observation": "hemoglobin", "range": {"low": 9, "high": 12}}, "Hemoglobin 9 to 12")):
+        assert isinstance(got, Manual) and "range.unit: Field required" in got.manual
+        assert "Hemoglobin 9 to 12" in got.manual
+    ok = build(ObservationDefinition, "Hb ≥ 9 g/dL", observation="hemoglobin", comparator=">=", value=9, unit="g/dL")
+    assert isinstance(ok, ObservationDefinition) and _typed(ok, "Hb ≥ 9 g/dL") is ok
+    assert to_data(ok) == {"observation": "hemoglobin", "comparator": ">=", "value": 9, "unit": "g/dL"}
+    assert list(to_data(ok)) == ["observation", "comparator", "value", "unit"]  # the kind first, as a person reads
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -277,9 +284,38 @@ def test_the_sex_after_a_bound_binds_closer_than_the_one_before() -> None:
     ]}
 
 
-def test_a_bound_in_an_if_clause_needs_review() -> None:
+def test_a_bound_in_an_if_clause_is_manual_with_the_value_shown() -> None:
+    """Tightened (issue 21, precision first): an 'if' clause says when a rule applies, so the bound is never
+    computable; it was computable with needs_review before."""
     got = definition("The following only need to be assessed if the mean QTc > 480 msec")
-    assert "'if' clause" in got["needs_review"]
+    assert set(got) == {"manual"} and "'if' clause" in got["manual"] and "QTc > 480 ms" in got["manual"]
+
+
+@pytest.mark.parametrize("text", [
+    "CD4% <15% for children > 5years (consideration should also be taken of the CD4 count. A CD4 count <200 "
+    "cells/mm3 can be used to guide)",
+    "Hb ≥ 9 g/dL (e.g. a Hb < 8 g/dL after transfusion does not count)",
+])
+def test_a_bound_in_a_note_or_guidance_is_never_computable(text: str) -> None:
+    from adapter.drafting.split import Item
+
+    recognition = drafter().criterion(Item("inclusion", text), 1).recognition
+    noted = [t for t in recognition.thresholds if t.problem and "note or guidance" in t.problem]
+    assert noted and all(t.quantity.start > text.index("(") for t in noted), recognition
+    assert "note or guidance" in str(recognition.definition)
+
+
+def test_a_bound_outside_the_note_stays_computable() -> None:
+    got = definition("Hb ≥ 9 g/dL (e.g. a Hb < 8 g/dL after transfusion does not count)")
+    inner = got["all_of"][0]["all_of"]
+    assert inner[0] == {"observation": "hemoglobin", "comparator": ">=", "value": Decimal(9), "unit": "g/dL"}
+    assert "hemoglobin < 8 g/dL, but the bound is in a note or guidance" in inner[1]["manual"]
+
+
+def test_transaminases_times_normal_are_ast_and_alt_in_uln() -> None:
+    got = definition("Hepatic transaminases < 2.5x normal")
+    assert got == {"all_of": [{"observation": "alt", "comparator": "<", "times_uln": Decimal("2.5")},
+                              {"observation": "ast", "comparator": "<", "times_uln": Decimal("2.5")}]}, got
 
 
 def test_names_in_brackets_still_join_into_one_subject() -> None:
@@ -303,3 +339,14 @@ def test_inclusion_bounds_that_contradict_each_other_are_for_a_person() -> None:
     got = definition("LVEF ≤40% unless a subsequent study documents an EF of >40%")
     assert set(got) == {"manual"} and "contradict each other" in got["manual"]
     assert definition("Hemoglobin ≥ 9 g/dL and ≤ 16 g/dL")["all_of"][1]["value"] == 16  # a range is no contradiction
+
+
+def test_an_if_clause_before_a_bound_with_a_condition_is_manual() -> None:
+    """'If … bilirubin < 2 × ULN and Gilbert's suspected, suggest …': the condition does not make it a limit."""
+    from adapter.drafting.split import Item
+
+    text = ("If isolated elevated bilirubin <2 x ULN and Gilberts syndrome suspected, suggest repeating bloods "
+            "after food.")
+    recognition = drafter().criterion(Item("inclusion", text), 1).recognition
+    assert recognition.thresholds and all("'if' clause" in (t.problem or "") for t in recognition.thresholds)
+    assert "observation" not in str(recognition.definition)  # no computable bound anywhere in the definition

@@ -63,3 +63,17 @@ def test_a_sentence_ending_with_criteria_is_a_criterion_not_a_heading() -> None:
     text = ("Inclusion Criteria:\n\n* Measurable disease according to the revised WHO criteria.\n"
             "* Adequate organ function as defined by the following criteria:\n  * Hb ≥ 9 g/dL\n")
     assert texts(text) == ["Measurable disease according to the revised WHO criteria.", "Hb ≥ 9 g/dL"]
+
+
+def test_plain_lines_without_markers_are_one_criterion_each() -> None:
+    """The classic API's plain lines (no bullets, not hard-wrapped): each line is a criterion, not one run-on."""
+    long = "Treatment with a stable insulin regimen for at least 8 weeks before screening with an insulin pump"
+    text = (f"Inclusion Criteria:\n\nAge 18 to 65 years;\n{long} and a CGM system;\nHbA1c ≤ 8.5 %\n"
+            "eGFR ≥ 60 mL/min/1.73m²\n\nExclusion Criteria:\n\nBMI < 18.5 kg/m2\n")
+    assert texts(text) == ["Age 18 to 65 years", f"{long} and a CGM system", "HbA1c ≤ 8.5 %",
+                           "eGFR ≥ 60 mL/min/1.73m²", "BMI < 18.5 kg/m2"]
+
+
+def test_hard_wrapped_lines_without_markers_still_join() -> None:
+    text = ("Inclusion Criteria:\n\nAdequate hepatic function with total bilirubin ≤ 1.5 × ULN\nand ALT ≤ 2.5 × ULN\n")
+    assert texts(text) == ["Adequate hepatic function with total bilirubin ≤ 1.5 × ULN and ALT ≤ 2.5 × ULN"]
