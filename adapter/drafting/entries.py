@@ -10,20 +10,21 @@ direction is worse than a manual criterion.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapter.drafting import icd10cm
 from adapter.drafting.entry_names import FILLER, EntryLexicon, Mention, allergen_mention, drug_names
+from adapter.drafting.entry_windows import WASHOUT, window_days
+from adapter.drafting.entry_windows import days as _days
 
 Node = dict[str, Any]
 NEAR = 400  # characters around a name where its cue words are read
 
 NEGATION = re.compile(r"\b(?:no|not|non|without|free of|absence of|negative|never|none|cannot|denies)\b", re.I)
-PERMISSIVE = re.compile(r"\b(?:allowed|permitted|eligible|acceptable|may be (?:included|enrolled)|may have|"
-                        r"are not excluded|is not an exclusion|will not be excluded|regardless)\b", re.I)
+PERMISSIVE = re.compile(r"(?<!not )(?<!never )\b(?:allowed|permitted|eligible|acceptable|may be (?:included|enrolled)|"
+                        r"may have|are not excluded|is not an exclusion|will not be excluded|regardless)\b", re.I)
 EXCEPTION = re.compile(r"\b(?:except|other than|excluding|unless|with the exception|apart from|besides|but not)\b",
                        re.I)
 CONDITIONAL = re.compile(r"\b(?:if|when|for (?:patients|subjects|participants) with|in (?:patients|subjects|"
@@ -35,7 +36,9 @@ NARROWING = re.compile(r"\b(?:uncontrolled|symptomatic|untreated|unstable|severe
                        r"intolerant|failed|failure|relapsed|inadequate|stable|treated|progression|"
                        r"contraindicat\w*|suitable|candidate\w*|planned|scheduled|expected|likely|suspected|"
                        r"risk|inability|unable|maintenance|dose|doses|daily|mg|symptom\w*|controlled|grade|"
-                       r"class|stage|score|level|levels)\b", re.I)
+                       r"class|stage|score|level|levels|points?)\b", re.I)
+# Timing anchors that read like a dose but say when ("within 30 days of the first dose of study treatment").
+DOSE_ANCHOR = re.compile(r"\b(?:first|last|initial|final)\s+(?:study\s+)?doses?\b", re.I)
 HISTORY = re.compile(r"\b(?:history of|prior|previous(?:ly)?|past|ever|had)\b", re.I)
 CURRENT = re.compile(r"\b(?:current(?:ly)?|ongoing|concurrent|concomitant|receiving|taking|on|undergoing|"
                      r"chronic use|active use)\b", re.I)
@@ -50,11 +53,17 @@ TEST_AFTER = re.compile(r"^\W*(?:(?:virus|viral|surface|core|type|total|serum|ur
                         r"antigen|titers?|viral load|surface antigen|rna|dna|pcr)\b", re.I)
 TEST_BEFORE = re.compile(r"\b(?:(?:test(?:ing|ed)?|screen(?:ing)?|serology|antibod(?:y|ies)|results?)\s+(?:for|of|to)|"
                          r"positive|negative)\s+(?:[\w-]+\s+){0,2}$", re.I)
+# "… is not allowed / permitted": the named entry must be absent.
+NOT_ALLOWED = re.compile(r"^\W*(?:is|are|will be)\s+not\s+(?:allowed|permitted)\b", re.I)
+# A test named positive is the diagnosis ("HIV antibody positive", "positive HIV test"), under exclusion.
+POSITIVE_AFTER = re.compile(r"^\W*(?:(?:virus|viral|surface|core|type|1|2|1\+2|i|ii)\W+){0,3}(?:\([^)]*\)\s*)?"
+                            r"(?:antibod\w*|ab|ag|antigen|serolog\w*|tests?|rna|pcr)\W+(?:is\s+|are\s+)?"
+                            r"(?:positive|seropositive|reactive|detect(?:ed|able))\b", re.I)
 # Not a record entry at all: a wish, a plan, a judgment or a contraindication about the named thing.
 NOT_AN_ENTRY = re.compile(r"\b(?:contraindicat\w*|candidates?|eligib\w*|change|anticipat\w*|plan(?:s|ned)?|"
                           r"desire\w*|intend\w*|willing|agree\w*|unable|inability|require[sd]?|need\w*|"
                           r"suitable|unsuitable|recommend\w*|consider\w*|opinion|judg\w*|may|might|"
-                          r"complicating|multifetal|ectopic|become|future|accept|"
+                          r"complicating|multifetal|ectopic|becom\w*|future|accept|"
                           # someone else's: "family history of …", "exposure to a household member with …"
                           r"family|relatives?|household|exposure|exposed|contacts?|partners?|mother|father|"
                           r"siblings?|parents?|donors?)\b", re.I)
@@ -64,7 +73,7 @@ SEPARATORS = re.compile(r"[;:]|\.\s|\(\w\)", re.I)
 NOT_AFTER = re.compile(r"^\W*(?:(?:is|are|be)\s+)?(?:contraindicat\w*|candidates?|eligib\w*|planned|required|"
                        r"suitable|anticipated|expected)\b", re.I)
 # The mention names what something else is for ("chemotherapy for current lung cancer"): not an entry of its own.
-PURPOSE = re.compile(r"\b(?:for|to treat|treatment of|therapy of|suspicious for|suspected)\s+(?:[\w-]+\s+){0,3}$",
+PURPOSE = re.compile(r"\b(?:for|to treat|treatment of|therapy of|suspicious for|suspected)\s+(?:[\w-]+\s+){0,6}$",
                      re.I)
 # Names given as examples of something the text states more narrowly ("skin condition (e.g., acne) in the area"):
 # each is evidence for a person, not a reading of its own.
@@ -82,19 +91,6 @@ QUALIFIED = re.compile(r"^\s*(?:\([^)]*\)\s*)?(?:with|without|that|which|whose|o
 ALTERNATIVES = re.compile(r"(?:including|include|following|one of|any of|such as|e\.g\.|either)\W*$|"
                           r"\b(?:one|1|any|either|two|2) of (?:the )?following", re.I)
 
-NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-                "ten": 10, "eleven": 11, "twelve": 12, "fourteen": 14, "twenty-one": 21, "twenty-eight": 28}
-# Mean Gregorian month and year; a window is rounded up to whole days (6 months = 183 days, 5 years = 1,827).
-UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25, "wk": 7.0, "mo": 30.4375, "yr": 365.25}
-_NUM = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
-WASHOUT = re.compile(r"(?:≥|>=|>|at least|more than|greater than|a minimum of|minimum of)\s*" + _NUM +
-                     r"\s*(?:\(\d+\)\s*)?(day|week|month|year|wk|mo|yr)s?\s+(?:since|from|after|between|prior|before|"
-                     r"must have elapsed|have elapsed|washout)", re.I)
-WINDOW = re.compile(
-    r"(?:within|w/in|in|during|less than|fewer than|<|≤)\s*(?:the\s+)?(?:(?:last|past|previous|preceding|prior)\s+)?"
-    + _NUM + r"\s*(?:\(\d+\)\s*)?(day|week|month|year|wk|mo|yr)s?\b"
-    r"|" + _NUM + r"\s*(?:\(\d+\)\s*)?(day|week|month|year|wk|mo|yr)s?\s+(?:prior to|before|of|preceding)\b",
-    re.I)
 @dataclass
 class EntryDraft:
     nodes: list[Node] = field(default_factory=list)  # decisive record-entry nodes
@@ -105,22 +101,6 @@ class EntryDraft:
     joiner: str = "all_of"
     residual: str = ""
     narrowed: bool = False
-
-
-def _days(number: str, unit: str) -> int:
-    count = int(number) if number.isdigit() else NUMBER_WORDS[number.lower()]
-    return math.ceil(count * UNIT_DAYS[unit.lower()])
-
-
-def window_days(text: str) -> list[tuple[int, int, int]]:
-    """Each time window in the text as (start, end, days), rounded up to whole days."""
-    found = []
-    for m in WINDOW.finditer(text):
-        number, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        days = _days(number, unit)
-        if days > 0:
-            found.append((m.start(), m.end(), days))
-    return found
 
 
 def _masked(text: str, mentions: list[Mention]) -> str:
@@ -137,23 +117,24 @@ def _clause_before(text: str, start: int) -> str:
     return head[cut:]
 
 
-HEADING = re.compile(r"(?im)^[^\w\n]*[\w /-]{0,30}?\b(inclusion|exclusion)\b[^\n]{0,40}$")
+HEADING = re.compile(r"(?im)^[^\w\n]*[\w /-]{0,30}?\b(inclusion|exclusion)\b(?:[^\n]{0,40}$|\s+criteria\s*:)")
 
 
 def section_doubt(eligibility: str, item_text: str, exclusion: bool) -> bool:
     """True when the nearest heading above the criterion in the record's text names the other section ("Exclusion
     Criteria for Stage 1" that the splitter read as an inclusion item): its direction is then unsure."""
-    words = re.findall(r"\w+", item_text)[:6]
+    words = re.findall(r"\w+", item_text)[:40]  # the whole criterion: a shorter prefix may recur in the other section
     if not words:
         return False
-    found = re.search(r"\W+".join(re.escape(w) for w in words), eligibility)
-    if found is None:
-        return False
-    headings = [h for h in HEADING.finditer(eligibility) if h.end() <= found.start()]
-    if not headings:
-        return False
-    kinds = {k.lower() for k in re.findall(r"(?i)\b(inclusion|exclusion)\b", headings[-1].group())}
-    return kinds != {"exclusion" if exclusion else "inclusion"}
+    headings = list(HEADING.finditer(eligibility))
+    doubts = []
+    for found in re.finditer(r"\W+".join(re.escape(w) for w in words), eligibility):
+        above = [h for h in headings if h.end() <= found.start()]
+        if not above:
+            return False
+        kinds = {k.lower() for k in re.findall(r"(?i)\b(inclusion|exclusion)\b", above[-1].group())}
+        doubts.append(kinds != {"exclusion" if exclusion else "inclusion"})
+    return bool(doubts) and all(doubts)  # in doubt only when every place the text stands is under the other heading
 
 
 def _left_to_a_person(text: str, exclusion: bool, context: str | None) -> bool:
@@ -198,11 +179,16 @@ class _Reading:
         if (EXCEPTION.search(before) or CONDITIONAL.search(clause[-60:]) or PURPOSE.search(tail)
                 or OTHER.search(tail)):
             return None  # an exception or a condition of something else: a person reads it
-        if mention.kind == "conditions" and (TEST_AFTER.search(after) or TEST_BEFORE.search(tail)):
+        raw_after = self.text[mention.end:mention.end + NEAR]  # names after it count ("cancer chemotherapy")
+        positive = exclusion and bool(POSITIVE_AFTER.search(raw_after))
+        if mention.kind == "conditions" and not positive and (TEST_AFTER.search(raw_after)
+                                                             or TEST_BEFORE.search(tail)):
             return None  # "pregnancy test", "HIV antibodies", "screen for HBV": a result, not a diagnosis
         if mention.concept in ("pregnancy", "lactation") and not re.match(r"pregnan|breast|lactat|nursing",
                                                                           mention.text, re.I):
             return None  # "gestation" names pregnancy, but "multiple gestations" is a kind of it
+        if not exclusion and NOT_ALLOWED.search(after):
+            return "absent"  # "blood transfusion is not allowed within 14 days"
         negated = bool(NEGATION.search(clause))
         if negated and exclusion:
             return "unsure"  # "no …" under exclusion: unsure which way it cuts
@@ -278,7 +264,8 @@ class EntryDrafter:
         if reading.negated_any and not all(n.get("absent") for n in result.nodes):
             return EntryDraft()  # some named as absent, some as present: unsure
         result.residual = _residual(text, reading.explained)
-        result.narrowed |= bool(NARROWING.search(reading.cues) or JUDGMENT.search(reading.cues))
+        cues = DOSE_ANCHOR.sub(" ", reading.cues)
+        result.narrowed |= bool(NARROWING.search(cues) or JUDGMENT.search(cues))
         if not exclusion and not reading.negated_any and len(result.nodes) > 1:
             result.joiner = "any_of" if re.search(r"\bor\b|/", text, re.I) else "all_of"
             if result.joiner == "all_of":
