@@ -47,7 +47,7 @@ def test_outputs_for_one_trial_as_r5(capsys: pytest.CaptureFixture[str], export:
     assert (out / "errors.ndjson").read_text() == ""
     html = (out / "report.html").read_text()
     assert "NCT03787251" in html and "p-missing-platelets" in html
-    assert (out / "worklist.csv").read_text().startswith("trial,patient,name,mrn,mrn_system,birth_date,age,sex,"
+    assert (out / "worklist.csv").read_text().startswith("trial,draft,patient,name,mrn,mrn_system,birth_date,age,sex,"
                                                          "verdict,")
 
 
@@ -133,3 +133,48 @@ def test_spark_without_java_is_one_line(export: Path, tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("trial-adapter: error: the Spark engine needs Java 17"), done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_a_store_is_loaded_then_screened_again_without_an_export(capsys: pytest.CaptureFixture[str], export: Path,
+                                                                 tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = ["--ndjson", str(export), "--store", str(store), "--as-of", AS_OF, "--workers", "1"]
+    code, _, stderr = _run(capsys, *first, "--out", str(tmp_path / "loaded"))
+    assert code == 0, stderr
+    code, _, stderr = _run(capsys, "--store", str(store), "--as-of", AS_OF, "--workers", "1",
+                           "--out", str(tmp_path / "again"))
+    assert code == 0, stderr
+    assert "Screened 4 patients" in stderr
+    loaded = (tmp_path / "loaded" / "results.ndjson").read_text()
+    assert loaded.count("\n") == 8 and (tmp_path / "again" / "results.ndjson").read_text() == loaded
+    record = json.loads((tmp_path / "again" / "run.json").read_text())
+    assert record["counts"]["patients_evaluated"] == 0 and record["counts"]["patients_reused"] == 4
+
+
+@pytest.mark.parametrize(("prepare", "args", "message"), [
+    ("nothing", [], "no screening store there; load one first"),
+    ("corrupt", [], "is not a readable screening store"),
+    ("another-version", [], "made by another version of trial-adapter"),
+    ("nothing", ["--engine", "spark"], "--store screens with the local engine"),
+    ("failed-load", [], "nothing was ever loaded into it"),
+])
+def test_store_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, prepare: str,
+                                              args: list[str], message: str) -> None:
+    import duckdb
+
+    store = tmp_path / "store"
+    if prepare == "corrupt":
+        store.mkdir()
+        (store / "store.duckdb").write_bytes(b"not a database" * 1000)
+    elif prepare in ("another-version", "failed-load"):
+        from adapter.screening.store import ScreeningStore
+
+        ScreeningStore.open(store, create=True).close()
+        if prepare == "another-version":
+            with duckdb.connect(str(store / "store.duckdb")) as con:
+                con.execute("UPDATE meta SET value = 'trial-adapter screening store 0' WHERE key = 'format'")
+    code, stdout, stderr = _run(capsys, "--store", str(store), *args, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert stdout == ""
+    assert stderr.count("\n") == 1 and stderr.startswith("trial-adapter: error: ")
+    assert message in stderr

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -25,22 +26,25 @@ from adapter.errors import AdapterError
 if TYPE_CHECKING:
     from adapter.screening.outputs import ScreeningSummary
     from adapter.screening.server import ServerPopulation
+    from adapter.screening.store import ScreeningStore
 
 EXPORT_FOLDER = "export"
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
     from adapter.screening.patient import JobRecipe
-    from adapter.screening.progress import progress_for_stderr
-    from adapter.screening.run import ScreenRequest, screen
 
-    if (args.ndjson is None) == (args.server is None):
+    if args.store is None and (args.ndjson is None) == (args.server is None):
         raise AdapterError("give either --ndjson DIR (a Bulk Data export on disk) or --server URL")
+    if args.ndjson is not None and args.server is not None:
+        raise AdapterError("give either --ndjson DIR (a Bulk Data export on disk) or --server URL, not both")
     if args.server is None and (args.group or args.since):
         raise AdapterError("--group and --since need --server")
     if args.ndjson is not None and args.ndjson.is_file():  # Patient.ndjson itself, not the export's folder
         raise AdapterError(f"--ndjson {args.ndjson} is a file: pass the folder that holds the export's files "
                            f"(--ndjson {args.ndjson.parent})")
+    if args.store is not None and args.engine != "local":
+        raise AdapterError("--store screens with the local engine: leave out --engine spark")
     catalog = load_trial_catalog(args)
     trials = catalog.select(args.trial)
     mapping_dirs = [p for p in os.environ.get(ENV_MAPPINGS, "").split(os.pathsep) if p.strip()]
@@ -48,24 +52,52 @@ def cmd_screen(args: argparse.Namespace) -> int:
     recipe = JobRecipe(tuple(mapping_dirs), tuple(t.nct_id for t in trials), as_of_date(args.as_of),
                        str(cache_file().parent), reference_ranges=catalog.reference_ranges,
                        mrn_system=args.mrn_system)
-    source, label, transaction_time = args.ndjson, None, None
-    server_errors: tuple[str, ...] = ()
-    if args.server is not None:
-        exported = _export(args, trials)
-        source, label = exported.directory, args.server
-        server_errors, transaction_time = exported.errors, exported.transaction_time
-    request = ScreenRequest(source=source, out=args.out, recipe=recipe, engine=args.engine,
-                            workers=args.workers, spark_master=args.spark_master, fhir_version=args.fhir_version,
-                            memory_limit=args.memory_limit, report_candidates=args.report_candidates,
-                            source_label=label, source_errors=server_errors, transaction_time=transaction_time)
-    with progress_for_stderr() as progress:
-        summary = screen(request, trials, progress)
+    if args.store is not None:
+        from adapter.screening.store import ScreeningStore
+
+        with ScreeningStore.open(args.store, create=args.ndjson is not None or args.server is not None,
+                                 memory_limit=args.memory_limit, threads=args.workers) as store:
+            summary = _screen(args, trials, recipe, store)
+    else:
+        summary = _screen(args, trials, recipe, None)
     _print_summary(summary, args.out)
     return 0
 
 
-def _export(args: argparse.Namespace, trials: list[Any]) -> ServerPopulation:
-    """Run the server's Bulk Data export into OUT/export (a new one each run)."""
+def _screen(args: argparse.Namespace, trials: list[Any], recipe: Any, store: ScreeningStore | None,
+            ) -> ScreeningSummary:
+    from adapter.screening.progress import progress_for_stderr
+    from adapter.screening.run import ScreenRequest, StoreUpdate, screen
+
+    source, label, transaction_time = args.ndjson, None, None
+    server_errors: tuple[str, ...] = ()
+    update = StoreUpdate()
+    if args.server is not None:
+        since = args.since
+        if since is None and store is not None and store.meta("server") == args.server \
+                and store.meta("group") == args.group and store.count("patients"):
+            since = store.meta("transaction_time")  # the store follows this server: only what changed since
+        exported = _export(args, trials, since, store)
+        source, label = exported.directory, args.server
+        server_errors, transaction_time = exported.errors, exported.transaction_time
+        update = StoreUpdate(replace=since is None, since=since, server=args.server, group=args.group,
+                             deleted=exported.deleted, gone=exported.gone, unread=exported.unread)
+    request = ScreenRequest(source=source, out=args.out, recipe=recipe, engine=args.engine,
+                            workers=args.workers, spark_master=args.spark_master, fhir_version=args.fhir_version,
+                            memory_limit=args.memory_limit, report_candidates=args.report_candidates,
+                            source_label=label, source_errors=server_errors, transaction_time=transaction_time,
+                            store=args.store, update=update)
+    with progress_for_stderr() as progress:
+        summary = screen(request, trials, progress, store)
+    for note in json.loads((args.out / "run.json").read_text()).get("notes", ()):
+        print(f"note: {note}", file=sys.stderr)
+    return summary
+
+
+def _export(args: argparse.Namespace, trials: list[Any], since: str | None,
+            store: ScreeningStore | None) -> ServerPopulation:
+    """Run the server's Bulk Data export into OUT/export (a new one each run); with a store, `since` applies
+    what was deleted on the server to the store's patients too."""
     from adapter.fhir.bulk import DownloadLimits
     from adapter.screening.private import private_folder
     from adapter.screening.server import export_population
@@ -80,9 +112,10 @@ def _export(args: argparse.Namespace, trials: list[Any]) -> ServerPopulation:
     caps = {"max_file_bytes": args.export_max_file_bytes, "max_total_bytes": args.export_max_total_bytes}
     limits = DownloadLimits(**{name: value for name, value in caps.items() if value is not None})
     with fhir_client(args) as client:
-        return export_population(client, trials, directory, group=args.group, since=args.since,
+        return export_population(client, trials, directory, group=args.group, since=since,
                                  timeout_s=args.export_timeout, allowed_origins=args.allow_file_origin or (),
-                                 limits=limits, on_progress=on_progress)
+                                 limits=limits, on_progress=on_progress,
+                                 patients_of=store.patients_of if store is not None else None)
 
 
 def _clear_previous_export(directory: Path) -> None:
@@ -133,7 +166,12 @@ def add_screen_command(commands: Any) -> None:
     source.add_argument("--ndjson", type=Path, metavar="DIR", help="a Bulk Data export on disk (NDJSON, .gz)")
     source.add_argument("--server", metavar="URL", help="a FHIR server to run Patient/$export on")
     source.add_argument("--group", metavar="ID", help="Group/[id]/$export instead of Patient/$export")
-    source.add_argument("--since", metavar="INSTANT", help="_since: only resources changed after it")
+    source.add_argument("--since", metavar="INSTANT",
+                        help="_since: only resources changed after it (with --store: default, the store's last "
+                             "export from this server)")
+    source.add_argument("--store", type=Path, metavar="DIR",
+                        help="a screening store: --ndjson/--server load or update it; without them, screen again "
+                             "from it (only changed patients and trials are evaluated)")
     source.add_argument("--export-timeout", type=float, default=3600.0, metavar="SECONDS",
                         help="how long the server's export may take: kick-off, polling, downloads (default: 3600)")
     source.add_argument("--allow-file-origin", action="append", metavar="ORIGIN",

@@ -35,16 +35,25 @@ class ServerPopulation:
     directory: Path
     transaction_time: str | None
     errors: tuple[str, ...]  # the server's error files' messages, patients that could not be read
+    # With `since` and a store (`patients_of`): what was deleted, and what it did to the store's patients.
+    deleted: tuple[str, ...] = ()  # `Type/id` deleted since (the manifest's `deleted`, the server's history)
+    gone: tuple[str, ...] = ()  # patient ids the server no longer has (404/410): they leave the store
+    unread: tuple[tuple[str, str], ...] = ()  # (patient id, reason): changed, but could not be read again
+
 _IDS_PER_SEARCH = 50  # `_id=a,b,…` per request: short URLs, few round trips
 
 
 def export_population(client: FhirClient, trials: Sequence[Trial], directory: Path, *, group: str | None,
                       since: str | None, timeout_s: float, allowed_origins: Sequence[str] = (),
                       limits: DownloadLimits | None = None,
-                      on_progress: Callable[[str], None] | None = None) -> ServerPopulation:
+                      on_progress: Callable[[str], None] | None = None,
+                      patients_of: Callable[[Sequence[str]], Sequence[str]] | None = None) -> ServerPopulation:
     """Export the patients' data the trials read into `directory`, then the Medications their orders name.
     Files the manifest puts on another origin than the server's (and `allowed_origins`) are not fetched: each is
-    an error line."""
+    an error line.
+
+    `patients_of` (a store's: deleted `Type/id`s → the patients whose records held them) makes a `since` export
+    apply deletions: those patients are read again too, and a patient the server no longer has is `gone`."""
     from adapter.evaluation import observation_codes
 
     codes = observation_codes(trials)
@@ -60,15 +69,25 @@ def export_population(client: FhirClient, trials: Sequence[Trial], directory: Pa
     result = export_to_directory(client, request, target, timeout_s=timeout_s, allowed_origins=allowed_origins,
                                  limits=limits, on_progress=on_progress)
     files, errors = list(result.files), [*result.refused_files, *result.server_errors]
+    deleted: list[str] = []
+    gone: list[str] = []
+    unread: list[tuple[str, str]] = []
     if since is not None:
-        files, unreadable = _whole_records(client, trials, _patients(result.files), directory)
+        patients = _patients(result.files)
+        if patients_of is not None:
+            from adapter.screening.deletions import deleted_since
+
+            deleted = sorted({*getattr(result, "deleted", ()), *deleted_since(client, since, READ_TYPES)})
+            patients = sorted({*patients, *patients_of(deleted)})
+        files, unreadable, gone, unread = _whole_records(client, trials, patients, directory)
         errors += unreadable
     wanted = sorted(set(_medication_references(files)))
     if wanted:
         found = _write_medications(client, wanted, directory / MEDICATIONS_FILE)
         if on_progress is not None:
             on_progress(f"read {found} of {len(wanted)} referenced Medications")
-    return ServerPopulation(directory, result.transaction_time, tuple(errors))
+    return ServerPopulation(directory, result.transaction_time, tuple(errors), tuple(deleted), tuple(gone),
+                            tuple(unread))
 
 
 def _patients(files: Sequence[Path]) -> list[str]:
@@ -83,9 +102,10 @@ def _patients(files: Sequence[Path]) -> list[str]:
     return sorted(found)
 
 
-def _whole_records(client: FhirClient, trials: Sequence[Trial], patients: list[str],
-                   directory: Path) -> tuple[list[Path], list[str]]:
-    """Each patient's whole record (as `evaluate --server` reads it), written as NDJSON by type."""
+def _whole_records(client: FhirClient, trials: Sequence[Trial], patients: list[str], directory: Path,
+                   ) -> tuple[list[Path], list[str], list[str], list[tuple[str, str]]]:
+    """Each patient's whole record (as `evaluate --server` reads it), written as NDJSON by type; with the
+    error lines, the patients the server no longer has, and the others that could not be read."""
     from adapter.errors import AdapterError
     from adapter.evaluation import observation_codes
     from adapter.fhir.pull import plan_for, pull_patient
@@ -93,12 +113,19 @@ def _whole_records(client: FhirClient, trials: Sequence[Trial], patients: list[s
     plan = plan_for(observation_codes(trials))
     sinks: dict[str, Any] = {}
     errors: list[str] = []
+    gone: list[str] = []
+    unread: list[tuple[str, str]] = []
     try:
         for patient_id in patients:
             try:
                 resources = pull_patient(client, patient_id, plan)
             except AdapterError as exc:  # deleted since, or refused: reported, the others go on
-                errors.append(f"Patient/{patient_id} changed since the given instant but could not be read: {exc}")
+                if _is_gone(client, patient_id):
+                    gone.append(patient_id)
+                    continue
+                reason = f"Patient/{patient_id} changed since the given instant but could not be read: {exc}"
+                errors.append(reason)
+                unread.append((patient_id, reason))
                 continue
             for resource in resources:
                 kind = resource.get("resourceType")
@@ -109,7 +136,18 @@ def _whole_records(client: FhirClient, trials: Sequence[Trial], patients: list[s
     finally:
         for sink in sinks.values():
             sink.close()
-    return [directory / f"{kind}.ndjson" for kind in sorted(sinks)], errors
+    return [directory / f"{kind}.ndjson" for kind in sorted(sinks)], errors, gone, unread
+
+
+def _is_gone(client: FhirClient, patient_id: str) -> bool:
+    """The server says the Patient does not exist (404) or was deleted (410) — not merely a failed read."""
+    from adapter.errors import AdapterError
+
+    try:
+        client.read("Patient", patient_id)
+    except AdapterError as exc:
+        return getattr(exc, "status", None) in (404, 410)
+    return False
 
 
 def _medication_references(files: Sequence[Path]) -> Iterator[str]:
