@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,11 @@ UNITS_FILE = "units.yaml"
 
 def bundled_mappings() -> Traversable:
     """The mappings folder shipped inside the package."""
+    here = Path(__file__).with_name("mappings")
+    if here.is_dir():  # installed as files (the usual case): the folder itself, without importlib.resources (~20 ms)
+        return here
+    from importlib.resources import files
+
     return files("adapter") / "mappings"
 
 
@@ -63,10 +67,26 @@ class Trial:
     def recruiting(self) -> bool:
         return self.record.overall_status in RECRUITING_STATUSES
 
-    @property
+    @cached_property
     def draft(self) -> bool:
         """A drafted mapping that no clinician has reviewed yet."""
         return bool(getattr(self.mapping, "draft", False))
+
+    @cached_property
+    def review_flags(self) -> tuple[tuple[str, str], ...]:
+        """(criterion id, why its computable reading needs a check) for each criterion flagged `needs_review`."""
+        return tuple((c.id, c.needs_review) for c in self.mapping.criteria if c.needs_review)
+
+    @cached_property
+    def result_codes(self) -> frozenset[str]:
+        """Every result code (system|code) the trial's criteria can read (`evaluation.observation_codes`)."""
+        from adapter.evaluation import trial_result_codes
+
+        return trial_result_codes(self)
+
+    if not TYPE_CHECKING:  # (hidden from mypy: it would make every attribute name valid)
+        def __getattr__(self, name: str) -> Any:
+            return _deferred_field(self, name)
 
     @cached_property
     def evidence_variable(self) -> dict[str, Any]:
@@ -107,6 +127,10 @@ class TrialCatalog:
     reference_ranges: ReferenceRangeTable | None = None
     _loaded: dict[str, Trial] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            return _deferred_field(self, name)
 
     @property
     def ids(self) -> list[str]:
@@ -166,6 +190,22 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True, cach
     Raises MappingError when a folder is missing or unreadable, a mapping has no record beside it, or no
     trial at all is known.
     """
+    folders: list[Traversable] = [bundled_mappings()] if bundled else []
+    for item in extra:
+        path = Path(item)
+        if not path.is_dir():
+            raise MappingError(f"mappings folder {path}: no such directory")
+        folders.append(path)
+    if cache_dir is None:
+        return _load_catalog(folders, None, reference_ranges)
+    # The edge may give a cache folder: a warm process loads the whole compiled catalog from it.
+    from adapter.catalog_cache import compiled_catalog
+
+    return compiled_catalog(folders, cache_dir, reference_ranges, _load_catalog)
+
+
+def _load_catalog(folders: list[Traversable], cache_dir: Path | None,
+                  reference_ranges: ReferenceRangeTable | None) -> TrialCatalog:
     from adapter.mapping.loader import concept_data, concepts_from_data, merge_concept_data, parse_yaml
     from adapter.mapping.parsed_cache import ParsedYamlCache
 
@@ -173,12 +213,6 @@ def load_catalog(extra: Sequence[Path | str] = (), *, bundled: bool = True, cach
     parse = ParsedYamlCache(cache_dir, parse_yaml) if cache_dir is not None else parse_yaml
     from adapter.units import load_unit_table
 
-    folders: list[Traversable] = [bundled_mappings()] if bundled else []
-    for item in extra:
-        path = Path(item)
-        if not path.is_dir():
-            raise MappingError(f"mappings folder {path}: no such directory")
-        folders.append(path)
     concepts: dict[str, Any] | None = None
     units_source: Traversable | None = None
     sources: dict[str, _Source] = {}
@@ -230,3 +264,15 @@ def _read_bytes(entry: Traversable) -> bytes:
         return entry.read_bytes()
     except OSError as exc:
         raise MappingError(f"{entry}: cannot read ({exc.strerror})") from None
+
+
+def _deferred_field(obj: Trial | TrialCatalog, name: str) -> Any:
+    """A trial or catalog from the compiled-catalog cache holds its mapping and concept library unloaded (they
+    are pydantic models: a process that only evaluates never imports pydantic); they are loaded on first use."""
+    deferred = obj.__dict__.get("_deferred")
+    if deferred is None or name not in ("mapping", "concepts"):
+        raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
+    library = deferred.library()
+    value = library["concepts"] if name == "concepts" else library["mappings"][obj.__dict__["_catalog_key"]]
+    obj.__dict__[name] = value
+    return value

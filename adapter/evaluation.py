@@ -17,7 +17,7 @@ from adapter.eligibility.facts.reads import FactReads
 from adapter.eligibility.options import EngineOptions
 from adapter.eligibility.outcome import Result, Verdict
 from adapter.eligibility.result import Evaluation
-from adapter.eligibility.review import hold_unreviewed
+from adapter.eligibility.review import Flag, hold_unreviewed
 from adapter.vocabulary import AGE, GENDER, RECORD_KIND_BY_TYPE_TOKEN, coding_tokens
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ def evaluate_trial(trial: Trial, facts: PatientFacts, as_of: date) -> TrialEvalu
         recruiting=trial.recruiting,
         overall_status=trial.record.overall_status,
         draft=trial.draft,
-        evaluation=hold_unreviewed(evaluation, trial.mapping.criteria),
-        needs_review=tuple((c.id, c.needs_review) for c in trial.mapping.criteria if c.needs_review),
+        evaluation=hold_unreviewed(evaluation, [Flag(*flag) for flag in trial.review_flags]),
+        needs_review=trial.review_flags,
     )
 
 
@@ -76,11 +76,18 @@ def observation_codes(trials: Iterable[Trial]) -> list[str]:
     the inputs of derived measures — not record entries (conditions, medications, …), age or sex."""
     codes: set[str] = set()
     for trial in trials:
-        options = trial.engine_options
-        for characteristic in trial.evidence_variable["characteristic"]:
-            codes.update(_result_codes(characteristic, options))
-        codes.update(panel.token for panel in trial.concepts.search_panels)
+        codes |= trial.result_codes
     return sorted(codes)
+
+
+def trial_result_codes(trial: Trial) -> frozenset[str]:
+    """`observation_codes` of one trial (kept on the trial: `Trial.result_codes`)."""
+    codes: set[str] = set()
+    options = trial.engine_options
+    for characteristic in trial.evidence_variable["characteristic"]:
+        codes.update(_result_codes(characteristic, options))
+    codes.update(panel.token for panel in trial.concepts.search_panels)
+    return frozenset(codes)
 
 
 def _result_codes(characteristic: Mapping[str, Any], options: EngineOptions) -> list[str]:

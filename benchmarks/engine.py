@@ -171,6 +171,10 @@ def report(label: str, figures: dict[str, float]) -> None:
     print(f"  speed-up, facts + evaluation: {figures['before'] / figures['compiled']:.1f}×   "
           f"(facts {figures['before facts'] / figures['compiled facts']:.1f}×, "
           f"evaluation {figures['before evaluation'] / figures['compiled evaluation']:.1f}×)")
+    speed_up = figures["before"] / figures["compiled"]
+    reached = "reached" if speed_up >= 10 else "not reached"
+    print(f"  goal (issue 19): ≥ 10× faster than before — {speed_up:.1f}×, {reached}; "
+          f"compiled is {figures['compiled'] / floor:.2f}× the parse floor")
     if "baseline" in figures:
         print(f"  speed-up vs the baseline checkout: {figures['baseline'] / figures['compiled']:.1f}×  "
               f"(baseline {figures['baseline']:.3f} ms, its parse {figures['baseline parse']:.3f} ms in its run: "

@@ -87,6 +87,14 @@ class IdentityMemo:
         self._entries[key] = (obj, value)
         return value
 
+    # Pickled (the compiled-catalog cache) without the ids, which are this process's: re-keyed when loaded.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"limit": self._limit, "entries": [(tag, entry) for (_, tag), entry in self._entries.items()]}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._limit = state["limit"]
+        self._entries = {(id(entry[0]), tag): entry for tag, entry in state["entries"]}
+
 
 def engine_options(concepts: ConceptLibrary, units: UnitTable, default_lookback_days: int = 30,
                    reference_ranges: ReferenceRangeTable | None = None) -> EngineOptions:

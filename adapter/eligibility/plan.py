@@ -10,7 +10,7 @@ code and name (`plan_entries`), the codes each criterion shows, and what the pla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -142,6 +142,32 @@ class TrialPlan:
     def node_of(self, characteristic: Mapping[str, Any]) -> Node:
         return self.nodes[id(characteristic)]
 
+    # Pickled (the compiled-catalog cache) with `nodes` as (characteristic, node) pairs: ids are not kept across
+    # processes, the characteristics are (pickle keeps them the very objects of `evidence_variable`).
+    def __getstate__(self) -> dict[str, Any]:
+        parts = {id(part): part for part in _dicts(self.evidence_variable)}
+        if not parts.keys() >= self.nodes.keys():
+            raise TypeError("a plan node whose characteristic is not in the EvidenceVariable cannot be pickled")
+        state = dict(self.__dict__)
+        state["nodes"] = [(parts[key], node) for key, node in self.nodes.items()]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["nodes"] = {id(characteristic): node for characteristic, node in state["nodes"]}
+        self.__dict__.update(state)
+
+
+def _dicts(data: Any) -> Iterator[Mapping[str, Any]]:
+    """Every JSON object in `data`, nested ones too."""
+    if isinstance(data, Mapping):
+        yield data
+        for value in data.values():
+            yield from _dicts(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _dicts(value)
+
 
 def compile_plan(evidence_variable: Mapping[str, Any], options: EngineOptions | None = None) -> TrialPlan:
     """The EvidenceVariable compiled for `options` (the trial's engine options)."""
@@ -243,7 +269,7 @@ class _Compiler:
     def query(self, query: EntryQuery) -> int:
         """The index of an equal query (one lookup serves both), added when new."""
         key = (query.kind.name, query.wanted, tuple(query.partial.items()),
-               query.pattern.pattern if query.pattern else None, query.history, query.display)
+               query.regex, query.history, query.display)
         index = self._query_index.get(key)
         if index is None:
             index = self._query_index[key] = len(self.queries)

@@ -49,7 +49,7 @@ class EntryLookup:
             for code in (*query.wanted, *query.partial):
                 if index not in codes.setdefault(code, []):
                     codes[code].append(index)
-            if query.pattern is not None:
+            if query.regex is not None:
                 named.setdefault(query.kind.name, []).append(index)
         return cls(
             tuple(queries),

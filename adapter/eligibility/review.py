@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from adapter.eligibility.outcome import verdict
 from adapter.eligibility.result import CriterionResult, Evaluation
@@ -27,6 +27,13 @@ class Reviewable(Protocol):
 
     @property
     def needs_review(self) -> str | None: ...
+
+
+class Flag(NamedTuple):
+    """A criterion flagged for review, as a trial keeps it (`Trial.review_flags`)."""
+
+    id: str
+    needs_review: str | None
 
 
 def hold_unreviewed(evaluation: Evaluation, criteria: Iterable[Reviewable]) -> Evaluation:

@@ -161,6 +161,13 @@ def _flatten(items: Iterable[Any], out: list[Entry], depth: int = 0) -> None:
     if depth > _MAX_BUNDLE_DEPTH:
         raise PatientDataError("Bundles nested too deeply")
     for position, item in enumerate(items):
+        if type(item) is dict and "resourceType" not in item:  # the common entry first, in as few steps as can be
+            resource = item.get("resource")
+            if type(resource) is dict:
+                inner = resource.get("resourceType")
+                if type(inner) is str and inner != "Bundle":
+                    out.append((item.get("fullUrl"), resource))
+                    continue
         if not isinstance(item, dict):
             raise PatientDataError(f"item {position} of the input is not a FHIR resource (a {type(item).__name__})")
         resource_type = item.get("resourceType")

@@ -79,18 +79,19 @@ def select(
     """The most recent usable result on or before the evaluation date, or why there is none."""
     skipped: list[str] = []  # every result reached and passed over: none reached means none on record
     for fact in ctx.facts.newest_results(codes):
-        when = fact.effective.date().isoformat() if fact.effective else "undated"
-        if fact.effective and fact.effective.date() > ctx.as_of:
-            skipped.append(f"{fact.reference} ({when}) is after the evaluation date")
+        effective = fact.effective.date() if fact.effective else None
+        if effective is not None and effective > ctx.as_of:
+            skipped.append(f"{fact.reference} ({effective.isoformat()}) is after the evaluation date")
             continue
         if not fact.usable:
+            when = effective.isoformat() if effective is not None else "undated"
             skipped.append(f"{fact.reference} ({when}) not usable: {fact.unusable_reason}")
             continue
-        assert fact.effective is not None
-        age_days = (ctx.as_of - fact.effective.date()).days
+        assert effective is not None
+        age_days = (ctx.as_of - effective).days
         if age_days > lookback:
-            return None, Outcome("unknown", _stale(label, fact.reference, when, age_days, lookback), (evidence(fact),),
-                                 (need(label, codes),)), skipped
+            return None, Outcome("unknown", _stale(label, fact.reference, effective.isoformat(), age_days, lookback),
+                                 (evidence(fact),), (need(label, codes),)), skipped
         return fact, None, skipped
     if not skipped:
         return None, no_result(label, codes), skipped

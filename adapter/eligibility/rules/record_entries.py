@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from adapter.eligibility.facts.model import CourseEvidence
@@ -66,11 +67,25 @@ _NAME_MEMO_LIMIT = 4096
 
 def name_pattern(text: str) -> re.Pattern[str] | None:
     """Each `;`-separated term of a concept's text, as a whole word, case-insensitive; `abc*` is a prefix."""
+    regex = name_regex(text)
+    return re.compile(regex, re.IGNORECASE) if regex is not None else None
+
+
+def name_regex(text: str) -> str | None:
+    """The source of `name_pattern(text)` (compiled only when a record's names are matched against it)."""
     terms = [t.strip() for t in text.split(";") if t.strip() and t.strip() != "*"]
     if not terms:
         return None
     alternatives = [re.escape(t[:-1]) + r"\w*" if t.endswith("*") else re.escape(t) for t in terms]
-    return re.compile(r"\b(" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+    return r"\b(" + "|".join(alternatives) + r")\b"
+
+
+def _needles(text: str) -> tuple[tuple[str, bool], ...] | None:
+    """Each term of `name_pattern(text)` as (its literal part in lower case, whether it is a prefix `abc*`); None
+    unless all are ASCII."""
+    terms = [t.strip() for t in text.split(";") if t.strip() and t.strip() != "*"]
+    needles = tuple((t[:-1].lower() if t.endswith("*") else t.lower(), t.endswith("*")) for t in terms)
+    return needles if all(n.isascii() for n, _ in needles) else None
 
 
 def record_kind(definition: Mapping[str, Any]) -> RecordKind | None:
@@ -85,10 +100,13 @@ class EntryQuery:
     kind: RecordKind
     wanted: frozenset[str]  # system|code of the value set
     partial: Mapping[str, str]  # system|code → what the code does not say
-    pattern: re.Pattern[str] | None  # the names of the item
+    regex: str | None  # the names of the item (`pattern`, compiled on first use)
     history: bool
     display: str
     systems: frozenset[str] = field(default_factory=frozenset)  # code systems of the value set and partial codes
+    # The terms, lower case, as (literal part, is a prefix `abc*`), when all ASCII: an ASCII name is matched against
+    # the few terms it holds, never the whole pattern (a value set's synonyms: ~10 ms to compile); None: the pattern.
+    needles: tuple[tuple[str, bool], ...] | None = None
     _seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)  # name → pattern found in it
 
     @classmethod
@@ -99,7 +117,15 @@ class EntryQuery:
         history, partial = _reading(definition.get("extension") or ())
         display = (text.split(";")[0].strip() if wanted else text.replace(";", ",")) or "item"
         systems = frozenset(split_token(t)[0] for t in (*wanted, *partial))
-        return cls(kind, wanted, partial, name_pattern(text), history, display, systems)
+        return cls(kind, wanted, partial, name_regex(text), history, display, systems, _needles(text))
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str] | None:
+        return re.compile(self.regex, re.IGNORECASE) if self.regex is not None else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (the compiled-catalog cache) without the compiled pattern: compiled again when first used."""
+        return {name: value for name, value in self.__dict__.items() if name != "pattern"}
 
     def match(self, fact: ClinicalFact) -> tuple[Match, str | None] | None:
         """How the entry matches: the item, a partial code (and that code), a possible match by name; or None."""
@@ -108,7 +134,7 @@ class EntryQuery:
         partial = next((c for c in sorted(fact.codes) if c in self.partial), None)
         if partial is not None:
             return "partial", partial
-        if self.pattern is not None and any(self.names(n) for n in _names(fact)):
+        if self.regex is not None and any(self.names(n) for n in _names(fact)):
             return ("possible" if self.wanted else "item"), None
         return None
 
@@ -117,10 +143,20 @@ class EntryQuery:
         patients, and a value set's synonyms make a long pattern (bounded, so a hostile record cannot grow it)."""
         hit = self._seen.get(name)
         if hit is None:
-            assert self.pattern is not None
             if len(self._seen) >= _NAME_MEMO_LIMIT:
                 self._seen.clear()
-            hit = self._seen[name] = self.pattern.search(name) is not None
+            needles = self.needles
+            if needles is not None and name.isascii():
+                # ASCII only: IGNORECASE is plain ASCII case, so a term matches only where the name holds its
+                # literal; and `\b(a|b|c)\b` matches where one of `\b(a)\b`, `\b(b)\b`, `\b(c)\b` does.
+                lowered = name.lower()
+                held = [re.escape(n) + (r"\w*" if prefix else "") for n, prefix in needles if n in lowered]
+                hit = bool(held) and re.search(r"\b(" + "|".join(held) + r")\b", name, re.IGNORECASE) is not None
+            else:
+                pattern = self.pattern
+                assert pattern is not None
+                hit = pattern.search(name) is not None
+            self._seen[name] = hit
         return hit
 
 

@@ -172,3 +172,28 @@ def test_name_pattern_matches_whole_terms_only():
     pattern = name_pattern("HIV; human immunodeficiency virus ;")
     assert pattern.search("HIV infection, on ART") and pattern.search("Human Immunodeficiency Virus (disorder)")
     assert not pattern.search("HIVES") and not pattern.search("archive")
+
+
+def test_names_told_without_the_pattern_agree_with_it():
+    """`EntryQuery.names` matches an ASCII name against the terms it holds, not the whole pattern: it must agree
+    with the pattern on every name, ASCII or not (non-ASCII names are always asked of the pattern)."""
+    from adapter.eligibility.rules.record_entries import EntryQuery, name_pattern
+    from adapter.vocabulary import RECORD_KIND_BY_NAME
+
+    text = "HIV; human immunodeficiency virus; lymphom*"
+    definition = {"valueCodeableConcept": {"text": text}}
+    query = EntryQuery.of(definition, RECORD_KIND_BY_NAME["conditions"])
+    assert query.needles == (("hiv", False), ("human immunodeficiency virus", False), ("lymphom", True))
+    pattern = name_pattern(text)
+    assert pattern is not None
+    names = ["HIV infection", "hiv", "Hodgkin LYMPHOMAS", "archive", "HIVES", "Human  immunodeficiency virus",
+             "non-Hodgkin lymphoma (disorder)", "Diabetes", "", "ſhiv", "HİV", "lymphomatoid papulosis", "lymph",
+             "chivalry", "HIV-1", "xlymphoma", "lymphoma_x", "human immunodeficiency viruses", "HIV2 lymphoma"]
+    for name in names:
+        assert query.names(name) == (pattern.search(name) is not None), name
+    assert query.names("Lymphoma of HIV") and "pattern" in query.__dict__  # (a non-ASCII name above asked it)
+    fresh = EntryQuery.of(definition, RECORD_KIND_BY_NAME["conditions"])
+    assert fresh.names("Diabetes mellitus type 2") is False and fresh.names("HIV infection") is True
+    assert "pattern" not in fresh.__dict__  # ASCII names never compile the whole pattern
+    accented = EntryQuery.of({"valueCodeableConcept": {"text": "Sjögren syndrome"}}, RECORD_KIND_BY_NAME["conditions"])
+    assert accented.needles is None and accented.names("SJÖGREN SYNDROME") is True
