@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapter.eligibility.facts import ObservationFact, PatientFacts
+from tests.support import fhir
 
 LOINC = "http://loinc.org"
 
@@ -25,39 +26,12 @@ needs_realworld = pytest.mark.skipif(not REALWORLD.is_dir(), reason=f"real-world
 
 
 def patient(pid: str = "p1", **extra) -> dict:
-    return {"resourceType": "Patient", "id": pid, "birthDate": "1970-05-17", "gender": "female", **extra}
+    return fhir.patient(pid, **extra)
 
 
-def obs(
-    oid: str,
-    code: str = "718-7",
-    value: object = 13.3,
-    unit: str | None = "g/dL",
-    *,
-    subject: str = "Patient/p1",
-    when: str | None = "2024-03-01T08:00:00+01:00",
-    status: str = "final",
-    system: str | None = UCUM,
-    **extra,
-) -> dict:
-    resource: dict = {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": status,
-        "code": {"coding": [{"system": LOINC, "code": code}]},
-        "subject": {"reference": subject},
-    }
-    if when is not None:
-        resource["effectiveDateTime"] = when
-    if value is not None:
-        quantity: dict = {"value": value}
-        if unit is not None:
-            quantity.update(unit=unit, code=unit)
-            if system:
-                quantity["system"] = system
-        resource["valueQuantity"] = quantity
-    resource.update(extra)
-    return resource
+def obs(oid: str, code: str = "718-7", value: object = 13.3, unit: str | None = "g/dL", **kwargs) -> dict:
+    """A result of Patient/p1 (tests.support.fhir.observation with these tests' defaults)."""
+    return fhir.observation(oid, code, value, unit, **kwargs)
 
 
 def one(facts: PatientFacts, code: str, system: str = LOINC) -> ObservationFact:
@@ -67,13 +41,7 @@ def one(facts: PatientFacts, code: str, system: str = LOINC) -> ObservationFact:
 
 
 def condition(cid: str, code: str = "276804009", **extra) -> dict:
-    return {
-        "resourceType": "Condition",
-        "id": cid,
-        "code": {"coding": [{"system": SNOMED, "code": code}], "text": "ESCC"},
-        "subject": {"reference": "Patient/p1"},
-        **extra,
-    }
+    return fhir.condition(cid, code, text="ESCC", **extra)
 
 
 def bp_panel(**extra) -> dict:
@@ -105,7 +73,7 @@ APATINIB = {
 
 
 def med(kind: str, mid: str, **extra) -> dict:
-    return {"resourceType": kind, "id": mid, "subject": {"reference": "Patient/p1"}, **extra}
+    return fhir.medication(kind, mid, **extra)
 
 
 def load(relative: str) -> dict:

@@ -19,6 +19,7 @@ from adapter.eligibility.facts import PatientFacts, facts_from_bundle
 from adapter.evaluation import evaluate_trial
 from adapter.render.report import report_json
 from adapter.units import load_unit_table
+from tests.support import fhir
 
 if TYPE_CHECKING:
     from adapter.catalog import TrialCatalog
@@ -151,13 +152,7 @@ def combo(code: str, *children: dict[str, Any], threshold: int | None = None, **
 
 
 def lab(oid: str, code: str, value: Any, unit: str | None, when: str = LAB, **extra: Any) -> dict[str, Any]:
-    res: dict[str, Any] = {"resourceType": "Observation", "id": oid, "status": "final",
-                           "code": concept(LOINC, code), "subject": {"reference": "Patient/gp"},
-                           "effectiveDateTime": when}
-    if value is not None:
-        res["valueQuantity"] = {"value": value, **({"unit": unit, "system": UCUM, "code": unit} if unit else {})}
-    res.update(extra)
-    return res
+    return fhir.observation(oid, code, value, unit, subject="Patient/gp", when=when, **extra)
 
 
 def generic_patient(*resources: dict[str, Any], gender: str = "female", birth: str = "1970-05-17") -> PatientFacts:

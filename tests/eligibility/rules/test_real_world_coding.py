@@ -44,6 +44,7 @@ from tests.eligibility.rules.helpers import (
     load,
     run,
 )
+from tests.support import fhir
 from tests.support.trials import CATALOG
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -78,19 +79,18 @@ def result(bundle: dict[str, Any], nct: str, cid: str) -> tuple[str, str]:
 
 
 def procedure(rid: str, code: dict[str, Any], when: str = "2026-10-22T15:00:00+08:00") -> dict[str, Any]:
-    return {"resourceType": "Procedure", "id": rid, "status": "completed", "code": code, "performedDateTime": when}
+    return fhir.procedure(rid, code, when=when, subject=None)
 
 
 def condition(rid: str, code: dict[str, Any], status: str = "active", verification: str = "confirmed",
               onset: str = "2024-05-01", **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "Condition", "id": rid, "code": code, "onsetDateTime": onset,
-            "clinicalStatus": concept(CLINICAL, status), "verificationStatus": concept(VERIFICATION, verification),
-            **extra}
+    return fhir.condition(rid, code, subject=None, status=status, verification=verification, onsetDateTime=onset,
+                          **extra)
 
 
 def medication(rid: str, **medication_x: Any) -> dict[str, Any]:
-    return {"resourceType": "MedicationStatement", "id": rid, "status": "completed",
-            "effectivePeriod": {"start": "2026-03-02", "end": "2026-07-20"}, **medication_x}
+    return fhir.medication("MedicationStatement", rid, subject=None, status="completed",
+                           effectivePeriod={"start": "2026-03-02", "end": "2026-07-20"}, **medication_x)
 
 
 def coded(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
