@@ -54,8 +54,6 @@ ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 LOCAL = "http://local.example/codes"
 BASE = "p-eligible-us-units"
 PID = f"Patient/{BASE}"
-CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
