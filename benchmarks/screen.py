@@ -186,6 +186,7 @@ class TreeSampler(threading.Thread):
         self.root = psutil.Process(pid)
         self.interval = interval
         self.peak_rss = 0
+        self.peak_process_rss = 0  # the largest single process (the memory goal: ≤ --memory-limit + 512 MiB)
         self.peak_processes = 0
         self.samples = 0
         self.cpu_seen: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU seconds last read
@@ -204,7 +205,9 @@ class TreeSampler(threading.Thread):
         total = 0
         for process in processes:
             try:
-                total += process.memory_info().rss
+                rss = process.memory_info().rss
+                total += rss
+                self.peak_process_rss = max(self.peak_process_rss, rss)
                 times = process.cpu_times()
                 self.cpu_seen[(process.pid, process.create_time())] = times.user + times.system
             except psutil.Error:  # ended between the listing and the reading
@@ -257,6 +260,7 @@ def run_screen(directory: Path, engine: str, workers: int, out: Path, patients: 
         "patients_per_s": round(patients / wall, 1),
         "ms_per_patient": round(wall * 1000 / patients, 3),
         "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
+        "peak_process_rss_mb": round(sampler.peak_process_rss / 2**20, 1),
         "peak_processes": sampler.peak_processes,
         "rss_samples": sampler.samples,
         "tree_cpu_s": round(sampler.tree_cpu_s, 1),

@@ -7,23 +7,22 @@
    DuckDB then loads — so every line is either screened or reported.
 2. Group: one ORDER BY patient over the table (an external sort under DuckDB's memory limit), Medications
    joined to the patients whose orders reference them, streamed in chunks.
-3. Evaluate: batches of patients go to worker processes (each builds its job from the recipe once), at most a
+3. Evaluate: `executor.screen_groups` — batches of patients to worker processes (each builds its job once), a
    few batches in flight so memory does not follow the population.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapter.errors import AdapterError
-from adapter.screening.patient import JobRecipe, PatientScreening, ScreeningJob, screen_patient
+from adapter.limits import MAX_RESOURCES_PER_PATIENT
+from adapter.screening.executor import screen_groups
+from adapter.screening.patient import JobRecipe, PatientLines
 from adapter.screening.progress import Progress
 from adapter.screening.routing import (
     READ_TYPES,
@@ -36,6 +35,7 @@ from adapter.screening.routing import (
     sql_literal,
     unreadable_claims,
 )
+from adapter.screening.selection import Selection, selection_for
 from adapter.screening.source import (
     ExportFiles,
     FileProblem,
@@ -49,12 +49,6 @@ if TYPE_CHECKING:
     import duckdb
 
     from adapter.screening.outputs import ScreeningOutputs
-
-BATCH_PATIENTS = 32
-
-
-class ScreeningAborted(AdapterError):
-    """The run could not go on (a worker process died)."""
 
 FETCH_ROWS = 20_000
 _READ_CSV = ("read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\\x1f', quote = '', escape = '', "
@@ -75,10 +69,10 @@ def run_local(files: ExportFiles, recipe: JobRecipe, outputs: ScreeningOutputs, 
         con.execute(f"SET temp_directory = {sql_literal(str(outputs.scratch_dir / 'duckdb-tmp'))}")
         con.execute(f"SET threads = {max(1, workers)}")
         con.execute("SET preserve_insertion_order = false")
-        # The workers start (import, build their job) while DuckDB loads: neither waits for the other.
-        with _pool(recipe, workers) as pool:
-            _load(con, files, outputs, progress)
-            _evaluate(con, recipe, pool, outputs, workers, progress)
+        # The executor starts its workers (import, build their job) before it asks for the first group: DuckDB
+        # loads and sorts meanwhile, neither waits for the other.
+        screen_groups(_loaded_groups(con, files, outputs, progress), recipe, outputs, workers=workers,
+                      progress=progress)
     finally:
         con.close()
         database.unlink(missing_ok=True)
@@ -100,19 +94,20 @@ def _load(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: Screening
     import duckdb
 
     con.execute("CREATE TABLE routed (file VARCHAR, line VARCHAR, rtype VARCHAR, key VARCHAR, med_id VARCHAR, "
-                "med_ref VARCHAR, problem VARCHAR)")
+                "med_ref VARCHAR, problem VARCHAR, wanted BOOLEAN)")
+    selection = selection_for(outputs.trials)
     progress.stage("files read", len(files.files))
     max_line = files.limits.max_line_bytes
     fallback = _python_only(con, files)
     fast = [p for p in files.files if p not in fallback]
     try:
         if fast:
-            _insert(con, [literal_path(p) for p in fast], max_line)
+            _insert(con, [literal_path(p) for p in fast], max_line, selection)
     except duckdb.Error:  # a file DuckDB cannot take: find which, one at a time
         con.execute("DELETE FROM routed")
         for path in fast:
             try:
-                _insert(con, [literal_path(path)], max_line)
+                _insert(con, [literal_path(path)], max_line, selection)
             except duckdb.Error:
                 fallback.append(path)
     # Files with lines the SQL flags go through the Python reader too: it reports them with line numbers.
@@ -122,7 +117,8 @@ def _load(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: Screening
         con.execute("DELETE FROM routed WHERE file IN (SELECT unnest(?))", [[str(p) for p in fallback]])
     progress.advance(len(files.files) - len(fallback))
     for n, fallback_path in enumerate(fallback):
-        _load_through_python(con, fallback_path, outputs, files.limits, outputs.scratch_dir / f"clean-{n}.ndjson")
+        _load_through_python(con, fallback_path, outputs, files.limits, outputs.scratch_dir / f"clean-{n}.ndjson",
+                             selection)
         progress.advance(1)
     _report_rows(con, outputs)
 
@@ -156,15 +152,20 @@ def _python_only(con: duckdb.DuckDBPyConnection, files: ExportFiles) -> list[Pat
     return chosen
 
 
-def _insert(con: duckdb.DuckDBPyConnection, paths: list[str], max_line: int, label: str | None = None) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, paths: list[str], max_line: int, selection: Selection,
+            label: str | None = None) -> None:
     source = _READ_CSV.format(files="?", max_line=int(max_line))
-    select = route_sql(f"(SELECT {'?' if label else 'filename'} AS file, line FROM {source})")
+    select = route_sql(f"(SELECT {'?' if label else 'filename'} AS file, line FROM {source})", selection)
     params: list[Any] = [label, paths] if label else [paths]
-    con.execute(f"INSERT INTO routed SELECT * FROM ({select})", params)
+    # Only the lines a patient's screening reads, or an error line shows, are stored: a skipped type or an
+    # Observation no trial reads keeps its row (counted) without its text.
+    read = ", ".join(sql_literal(t) for t in sorted(READ_TYPES))
+    con.execute(f"INSERT INTO routed SELECT file, CASE WHEN problem IS NOT NULL OR (wanted AND rtype IN ({read})) "
+                f"THEN line END, rtype, key, med_id, med_ref, problem, wanted FROM ({select})", params)
 
 
 def _load_through_python(con: duckdb.DuckDBPyConnection, path: Path, outputs: ScreeningOutputs,
-                         limits: ReadLimits, clean: Path) -> None:
+                         limits: ReadLimits, clean: Path, selection: Selection) -> None:
     """The Python reader for a file the fast path cannot take: errors with line numbers, the rest loaded."""
     import duckdb
 
@@ -184,14 +185,14 @@ def _load_through_python(con: duckdb.DuckDBPyConnection, path: Path, outputs: Sc
                 outputs.error(problem_line(routed, str(path), number, raw))
                 if routed.kind == "unreadable-line":
                     for patient, marker in unreadable_claims(raw, str(path), number):
-                        con.execute("INSERT INTO routed VALUES (?, ?, NULL, ?, NULL, NULL, NULL)",
+                        con.execute("INSERT INTO routed VALUES (?, ?, NULL, ?, NULL, NULL, NULL, TRUE)",
                                     [str(path), marker, patient])
             elif isinstance(routed, Routed | Skipped):
                 sink.write(raw + b"\n")
                 kept += 1
     if kept:
         try:
-            _insert(con, [literal_path(clean)], limits.max_line_bytes, label=str(path))
+            _insert(con, [literal_path(clean)], limits.max_line_bytes, selection, label=str(path))
         except duckdb.Error as exc:  # should not happen: the Python reader took every line it kept
             outputs.error({"kind": "unreadable-file", "file": str(path), "reason": f"not loaded ({exc})"})
     clean.unlink(missing_ok=True)
@@ -214,110 +215,46 @@ def _report_rows(con: duckdb.DuckDBPyConnection, outputs: ScreeningOutputs) -> N
 # 2. Group and 3. evaluate
 # --------------------------------------------------------------------------------------------------
 
+# Each patient's lines (their own, and the Medications their orders reference) with the count of all of them: a
+# line no trial reads (`wanted` false, stored without its text) is counted, not fetched; a record over the cap, or
+# with no line stored (no Patient: an "unknown patient"), is one row without a line (reported from its count).
 _GROUPED = """
 WITH usable AS (SELECT key, line, rtype, med_id, med_ref FROM routed WHERE problem IS NULL),
-     refs AS (SELECT DISTINCT key, med_ref FROM usable WHERE med_ref IS NOT NULL)
-SELECT key, line FROM usable WHERE key IS NOT NULL
+     refs AS (SELECT DISTINCT key, med_ref FROM usable WHERE med_ref IS NOT NULL),
+     lines AS (SELECT key, line FROM usable WHERE key IS NOT NULL
+               UNION ALL
+               SELECT refs.key, m.line FROM refs JOIN usable m ON m.rtype = 'Medication' AND m.med_id = refs.med_ref),
+     counted AS (SELECT key, count(*) AS total, count(line) AS stored FROM lines GROUP BY key)
+SELECT l.key, l.line, c.total FROM lines l JOIN counted c ON l.key = c.key
+WHERE c.total <= {cap} AND l.line IS NOT NULL
 UNION ALL
-SELECT refs.key, m.line FROM refs JOIN usable m ON m.rtype = 'Medication' AND m.med_id = refs.med_ref
-ORDER BY key
+SELECT key, NULL, total FROM counted WHERE total > {cap} OR stored = 0
+ORDER BY 1
 """
 
 
-def grouped(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, list[str]]]:
+def grouped(con: duckdb.DuckDBPyConnection, cap: int = MAX_RESOURCES_PER_PATIENT) -> Iterator[tuple[str, PatientLines]]:
     """(patient id, their lines), one patient at a time, from the routed table."""
-    cursor = con.execute(_GROUPED)
+    cursor = con.execute(_GROUPED.format(cap=int(cap)))
     key: str | None = None
     lines: list[str] = []
+    total = 0
     while rows := cursor.fetchmany(FETCH_ROWS):
-        for row_key, line in rows:
+        for row_key, line, row_total in rows:
             if row_key != key:
                 if key is not None:
-                    yield key, lines
-                key, lines = row_key, []
-            lines.append(line)
+                    yield key, PatientLines(lines, total)
+                key, lines, total = row_key, [], row_total
+            if line is not None:
+                lines.append(line)
     if key is not None:
-        yield key, lines
+        yield key, PatientLines(lines, total)
 
 
-def _batches(groups: Iterator[tuple[str, list[str]]]) -> Iterator[list[tuple[str, list[str]]]]:
-    batch: list[tuple[str, list[str]]] = []
-    for group in groups:
-        batch.append(group)
-        if len(batch) >= BATCH_PATIENTS:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-@contextmanager
-def _pool(recipe: JobRecipe, workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    """The worker processes, started now; None when one worker is asked for (it runs in this process)."""
-    if workers <= 1:
-        yield None
-        return
-    # spawn, not fork: this process has DuckDB's threads running, and a forked child could inherit a held lock
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(recipe,)) as pool:
-        for _ in range(workers):
-            pool.submit(_ready)
-        yield pool
-
-
-def _ready() -> None:
-    """A no-op task: submitting it starts a worker."""
-
-
-def _evaluate(con: duckdb.DuckDBPyConnection, recipe: JobRecipe, pool: ProcessPoolExecutor | None,
-              outputs: ScreeningOutputs, workers: int, progress: Progress) -> None:
+def _loaded_groups(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: ScreeningOutputs,
+                   progress: Progress) -> Iterator[tuple[str, PatientLines]]:
+    """Load, then the patients one by one: lazy, so that the load runs when the executor first asks."""
+    _load(con, files, outputs, progress)
     (patients,) = con.execute("SELECT count(DISTINCT key) FROM routed WHERE problem IS NULL").fetchone() or (0,)
     progress.stage("patients evaluated", patients)
-    batches = _batches(grouped(con))
-    if pool is None:  # in this process: no pickling, no second interpreter
-        job = recipe.build()
-        for batch in batches:
-            for screening in _screen(job, batch):
-                outputs.patient(screening)
-            progress.advance(len(batch))
-        return
-    pending: set[Future[list[PatientScreening]]] = set()
-    for batch in batches:
-        pending.add(pool.submit(_screen_batch, batch))
-        if len(pending) >= 4 * workers:  # bounded: the pool never holds more than a few batches
-            pending = _collect(pending, outputs, progress, FIRST_COMPLETED)
-    _collect(pending, outputs, progress, None)
-
-
-def _collect(pending: set[Future[list[PatientScreening]]], outputs: ScreeningOutputs, progress: Progress,
-             until: str | None) -> set[Future[list[PatientScreening]]]:
-    done, rest = wait(pending, return_when=until or "ALL_COMPLETED")
-    for future in done:
-        try:
-            screenings = future.result()
-        except BrokenProcessPool as exc:  # killed (out of memory?) or could not start: stop, say so in one line
-            raise ScreeningAborted(f"a screening worker process stopped ({exc}); results so far are in the "
-                                   "output folder") from None
-        for screening in screenings:
-            outputs.patient(screening)
-        progress.advance(len(screenings))
-    return rest
-
-
-def _screen(job: ScreeningJob, batch: list[tuple[str, list[str]]]) -> list[PatientScreening]:
-    return [screen_patient(job, key, lines) for key, lines in batch]
-
-
-# A worker process builds its job once (the catalog, the units) and keeps it for its life.
-_WORKER_JOB: ScreeningJob | None = None
-
-
-def _start_worker(recipe: JobRecipe) -> None:
-    global _WORKER_JOB
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER_JOB = recipe.build()
-
-
-def _screen_batch(batch: list[tuple[str, list[str]]]) -> list[PatientScreening]:
-    assert _WORKER_JOB is not None, "worker started without its job"
-    return _screen(_WORKER_JOB, batch)
+    yield from grouped(con)

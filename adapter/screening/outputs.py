@@ -42,8 +42,9 @@ REPORT = "report.html"
 ATTRITION = "attrition.csv"
 SCRATCH = ".screening-scratch"
 VERDICTS = ("potentially-eligible", "insufficient-data", "ineligible")
-WORKLIST_COLUMNS = ("trial", "patient", "name", "mrn", "mrn_system", "birth_date", "age", "sex", "verdict", "pass",
-                    "fail", "unknown", "manual", "last_data", "failed_criteria", "unknown_criteria", "tests_to_settle")
+WORKLIST_COLUMNS = ("trial", "draft", "patient", "name", "mrn", "mrn_system", "birth_date", "age", "sex", "verdict",
+                    "pass", "fail", "unknown", "manual", "last_data", "failed_criteria", "unknown_criteria",
+                    "tests_to_settle")
 # Columns of text (from mappings and the export: names, identifiers, concept displays, ids): a spreadsheet would
 # run a cell starting with one of FORMULA_STARTS as a formula (`=HYPERLINK(…)`), so such cells get a leading '
 # (OWASP CSV injection). The count columns and the age are integers and are written as they are.
@@ -156,8 +157,9 @@ class ScreeningOutputs:
     def _worklist_row(self, tally: TrialTally, line: dict[str, Any], detail: dict[str, Any]) -> None:
         summary = line["summary"]
         rank = _RANK.get(line["verdict"], len(VERDICTS))
-        cells = {**line, **summary, "failed_criteria": ";".join(line["failed"]),
-                 "unknown_criteria": ";".join(line["unknown"]), "tests_to_settle": "; ".join(line["missing"])}
+        cells = {**line, **summary, "draft": "yes" if line.get("draft") else "no",
+                 "failed_criteria": ";".join(line["failed"]), "unknown_criteria": ";".join(line["unknown"]),
+                 "tests_to_settle": "; ".join(line["missing"])}
         self._candidates.writerow([rank, summary["unknown"], *(cells.get(c) for c in WORKLIST_COLUMNS)])
         tally.candidates_total += 1
         tally.candidates.append(((rank, summary["unknown"], _newest_first(line.get("last_data")), line["patient"]),

@@ -68,6 +68,32 @@ class JobRecipe:
         return ScreeningJob(tuple(trials), catalog.units, self.as_of, self.mrn_system)
 
 
+class PatientLines(Sequence[str | bytes]):
+    """A patient's lines as a grouping step hands them over when it has left some out: the lines kept (those the
+    trials read) and how many the record had in all (`total`: the resource cap and the error lines count these).
+    With `kept` empty and `total` over the cap, a pathological record is reported without being loaded."""
+
+    __slots__ = ("kept", "total")
+
+    def __init__(self, kept: Sequence[str | bytes], total: int) -> None:
+        self.kept = kept
+        self.total = total
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.kept[index]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return PatientLines, (self.kept, self.total)
+
+
+def record_size(lines: Sequence[str | bytes]) -> int:
+    """How many resources the patient's record holds, including lines a grouping step left out."""
+    return lines.total if isinstance(lines, PatientLines) else len(lines)
+
+
 @dataclass(frozen=True, slots=True)
 class PatientScreening:
     """One patient's outcome: a results line per trial, or the reason their data could not be screened."""
@@ -84,8 +110,8 @@ def screen_patient(job: ScreeningJob, patient_id: str, lines: Sequence[str | byt
     becomes `error`, so that one record cannot stop a population."""
     patient = f"Patient/{patient_id}"
     try:
-        if len(lines) > job.max_resources:  # before parsing: one giant record must not take the worker's memory
-            raise TooManyResources(len(lines), job.max_resources)
+        if record_size(lines) > job.max_resources:  # before parsing: a giant record must not take the memory
+            raise TooManyResources(record_size(lines), job.max_resources)
         unreadable = unreadable_in(lines)
         if unreadable:  # screened without it, an exclusion it holds could be missed
             raise PatientDataError(f"{len(unreadable)} line(s) of this patient's record could not be read "
@@ -119,6 +145,7 @@ def result_line(patient: str, result: TrialEvaluation, who: Mapping[str, Any] | 
         "patient": patient,
         **(who or {}),
         "trial": result.nct_id,
+        "draft": result.draft,  # a drafted mapping no clinician has reviewed: its verdicts are provisional
         "as_of": evaluation.as_of.isoformat(),
         "verdict": evaluation.verdict,
         "summary": dict(result.summary),
@@ -169,7 +196,7 @@ def _resources(patient_id: str, lines: Sequence[str | bytes]) -> list[dict[str, 
             patient_line = raw
         resources.append(resource)
     if patient_line is None:
-        count = len(resources)
+        count = record_size(lines)  # every line, those a grouping step left out too (none is a Patient)
         raise UnknownPatient(f"{count} {'resource refers' if count == 1 else 'resources refer'} to "
                              f"Patient/{patient_id}, which is not in the export")
     return resources
@@ -182,4 +209,4 @@ class UnknownPatient(PatientDataError):
 def _error(patient: str, exc: Exception, lines: Sequence[str | bytes], *, unexpected: bool = False) -> dict[str, Any]:
     kind = "unknown-patient" if isinstance(exc, UnknownPatient) else "patient-data"
     reason = f"could not be evaluated ({type(exc).__name__}: {exc})" if unexpected else str(exc)
-    return {"kind": kind, "patient": patient, "resources": len(lines), "reason": reason}
+    return {"kind": kind, "patient": patient, "resources": record_size(lines), "reason": reason}

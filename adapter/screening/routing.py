@@ -1,6 +1,8 @@
-"""Which patient an export line belongs to — one rule, written twice: in Python (``route``, for the Spark engine
-and for files the fast path cannot take) and as SQL over the raw line (``ROUTE_SQL``, DuckDB's fast path).
-Both are built from the same constants below and tested against the same cases.
+"""Which patient an export line belongs to — one rule, declared once by the constants below (which element names
+the patient per resource type, the reference patterns, which types are read, where orders name a Medication) and
+spelled from them three ways: in Python (``route``, for files the fast paths cannot take), as DuckDB SQL over the
+raw line (``route_sql``, the local engine) and as Spark column expressions (``spark_routing``), all tested
+against the same cases. Which Observations the selected trials read is `selection.Selection`.
 
 A line is
 - a Patient: its own id is the key;
@@ -22,6 +24,7 @@ from typing import Any, Literal
 
 from adapter.jsonio import JsonInputError, parse_line
 from adapter.screening.resource_types import FHIR_RESOURCE_TYPES
+from adapter.screening.selection import KEEP_ALL, Selection
 from adapter.vocabulary import RECORD_KINDS
 
 ErrorKind = Literal["refused-file", "unreadable-file", "unreadable-line", "unknown-type", "no-patient",
@@ -185,14 +188,15 @@ def _in(names: frozenset[str] | set[str]) -> str:
     return "(" + ", ".join(sql_literal(n) for n in sorted(names)) + ")"
 
 
-def route_sql(source: str) -> str:
+def route_sql(source: str, selection: Selection = KEEP_ALL) -> str:
     """`_route_sql` without the blank lines (which `route` answers with None)."""
-    return f"SELECT * FROM ({_route_sql(source)}) WHERE problem IS DISTINCT FROM 'blank'"
+    return f"SELECT * FROM ({_route_sql(source, selection)}) WHERE problem IS DISTINCT FROM 'blank'"
 
 
-def _route_sql(source: str) -> str:
-    """A SELECT over `source` (columns file, line) giving file, line, rtype, key, med_id, med_ref and problem
-    (an ErrorKind, NULL for lines the screening uses or skips) — the SQL twin of `route`. Each line is parsed
+def _route_sql(source: str, selection: Selection = KEEP_ALL) -> str:
+    """A SELECT over `source` (columns file, line) giving file, line, rtype, key, med_id, med_ref, problem
+    (an ErrorKind, NULL for lines the screening uses or skips) and wanted (false for an Observation no selected
+    trial reads: `selection`) — the SQL twin of `route`. Each line is parsed
     once (one multi-path extraction; TRY makes a malformed line NULL); the slower checks run only on the few
     lines that need them (Patients, Medications, lines without a resourceType)."""
     elements = sorted(set(SUBJECT_ELEMENT.values()))
@@ -213,6 +217,9 @@ def _route_sql(source: str) -> str:
         f"{sql_literal(MEDICATION_REFERENCE)}, 1), '') END"
     )
     path_list = "[" + ", ".join(sql_literal(p) for p in paths) + "]"
+    pattern = selection.observation_pattern()
+    wanted = ("TRUE" if pattern is None else
+              f"(rtype IS DISTINCT FROM 'Observation' OR regexp_matches(line, {sql_literal(pattern)}))")
     return f"""
 WITH parsed AS (
     SELECT file, line, TRY(json_extract_string(line, {path_list})) AS parts
@@ -232,7 +239,8 @@ SELECT file, line, rtype, key, med_id, {med_ref} AS med_ref,
             WHEN rtype NOT IN {_in(set(READ_TYPES))} THEN NULL
             WHEN rtype = 'Medication' AND med_id IS NULL THEN 'no-patient'
             WHEN rtype <> 'Medication' AND key IS NULL THEN 'no-patient'
-       END AS problem
+       END AS problem,
+       {wanted} AS wanted
 FROM keyed
 """
 

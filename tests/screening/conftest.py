@@ -4,6 +4,7 @@ criteria and evidence. Built by hand so the page tests do not depend on the scre
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -154,3 +155,13 @@ def sample_report() -> dict[str, Any]:
 @pytest.fixture
 def report_data() -> dict[str, Any]:
     return copy.deepcopy(sample_report())
+
+
+@pytest.fixture(scope="session")
+def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A standalone Spark master with one worker (separate JVMs on 127.0.0.1) for the whole session: its
+    `spark://` URL. If it cannot start the tests using it fail with the launcher's log — never skip."""
+    from tests.support.spark_cluster import spark_cluster
+
+    with spark_cluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
+        yield cluster.master

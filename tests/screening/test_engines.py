@@ -1,8 +1,9 @@
 """Both engines screen the same export — fixture patients shuffled across files, gzip, and every kind of bad
 input — with identical results, errors and worklists; nothing read is lost, nothing bad stops the rest.
 
-The Spark engine runs PySpark in local mode (Java 17; pyspark from PyPI ships Spark): a JVM start, so this
-module is marked `java` (conftest) and `make test-fast` leaves it out.
+The Spark engine runs PySpark in local mode and against a standalone master and worker (separate JVMs on
+127.0.0.1, `tests/support/spark_cluster.py`): JVM starts, so this module is marked `spark` and `java` and
+`make test-fast` leaves it out.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.support.bulk_export import fixture_resources, read_ndjson, write_expo
 
 AS_OF = date(2026, 11, 1)
 SPARK = True  # conftest: java marker
+pytestmark = [pytest.mark.spark, pytest.mark.java]
 BEVACIZUMAB = {"resourceType": "Medication", "id": "med-bev",
                "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "253337",
                                     "display": "Bevacizumab"}]}}
@@ -66,7 +68,8 @@ def _population(directory: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, catalog: TrialCatalog) -> dict[str, tuple[Path, ScreeningSummary]]:
+def runs(tmp_path_factory: pytest.TempPathFactory, catalog: TrialCatalog,
+         spark_master: str) -> dict[str, tuple[Path, ScreeningSummary]]:
     source = _population(tmp_path_factory.mktemp("export"))
     recipe = JobRecipe((), (), AS_OF)
     trials = catalog.all()
@@ -76,6 +79,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory, catalog: TrialCatalog) -> dic
         request = ScreenRequest(source=source, out=out, recipe=recipe, engine=engine,  # type: ignore[arg-type]
                                 workers=workers, memory_limit="256MB")
         done[engine] = (out, screen(request, trials))
+    cluster = tmp_path_factory.mktemp("spark-cluster")  # a standalone master and worker: separate JVMs
+    done["spark-cluster"] = (cluster, screen(ScreenRequest(source=source, out=cluster, recipe=recipe, engine="spark",
+                                                           workers=2, spark_master=spark_master), trials))
     local_one = tmp_path_factory.mktemp("local-1")
     done["local-1"] = (local_one, screen(ScreenRequest(source=source, out=local_one, recipe=recipe, workers=1),
                                          trials))
@@ -86,7 +92,7 @@ def _sorted_lines(path: Path) -> list[str]:
     return sorted(json.dumps(line, sort_keys=True) for line in read_ndjson(path))
 
 
-@pytest.mark.parametrize("other", ["spark", "local-1"])
+@pytest.mark.parametrize("other", ["spark", "spark-cluster", "local-1"])
 def test_engines_agree_line_by_line(runs: dict[str, tuple[Path, ScreeningSummary]], other: str) -> None:
     local, _ = runs["local"]
     theirs, _ = runs[other]

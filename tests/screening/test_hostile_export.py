@@ -55,9 +55,11 @@ def _bounded_in_time() -> Iterator[None]:
 
 
 def _screen(source: Path, out: Path, catalog: TrialCatalog, *, limits: ReadLimits | None = None,
-            engine: str = "local") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            engine: str = "local", spark_master: str | None = None
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     request = ScreenRequest(source=source, out=out, recipe=JobRecipe((), (), AS_OF), engine=engine,  # type: ignore[arg-type]
-                            workers=1, memory_limit="256MB", read_limits=limits or ReadLimits())
+                            workers=1, memory_limit="256MB", read_limits=limits or ReadLimits(),
+                            spark_master=spark_master)
     screen(request, catalog.all())
     return read_ndjson(out / "results.ndjson"), read_ndjson(out / "errors.ndjson")
 

@@ -48,6 +48,7 @@ def test_same_verdict_and_criteria_as_evaluate(job: ScreeningJob, name: str) -> 
         assert line["patient"] == report["patient"] == f"Patient/{patient}"
         assert (line["trial"], line["verdict"], line["summary"]) == (report["trial"], report["verdict"],
                                                                      report["summary"])
+        assert line["draft"] is trial.draft  # a drafted, unreviewed mapping is said so on every line
         assert line["failed"] == [c["id"] for c in report["criteria"] if c["result"] == "fail"]
         assert line["unknown"] == [c["id"] for c in report["criteria"] if c["result"] == "unknown"]
         assert detail is not None

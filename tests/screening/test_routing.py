@@ -62,7 +62,8 @@ def test_sql_rule_agrees_with_python_on_every_case() -> None:
     con.execute("CREATE TABLE t (file VARCHAR, line VARCHAR)")
     con.executemany("INSERT INTO t VALUES ('f', ?)", [[line] for line, _ in CASES] + [["   "], [""], [None]])
     rows = {line: (rtype, key, med_id, med_ref, problem)
-            for _, line, rtype, key, med_id, med_ref, problem in con.execute(route_sql("t")).fetchall()}
+            for _, line, rtype, key, med_id, med_ref, problem in con.execute(
+                f"SELECT file, line, rtype, key, med_id, med_ref, problem FROM ({route_sql('t')})").fetchall()}
     assert len(rows) == len(CASES)
     for line, _ in CASES:
         rtype, key, med_id, med_ref, problem = rows[line]
