@@ -80,8 +80,9 @@ def hapi(request: pytest.FixtureRequest) -> HapiServer:
     return request.getfixturevalue(f"hapi_{request.param.lower()}")
 
 
-# Markers for the development loop (`make test-fast` deselects java, realworld and packaging). They are given
-# here, from what a test uses, so that a new test cannot forget them.
+# Markers for the development loop (`make test-fast` deselects java, medplum and packaging). Each module declares
+# its own (`pytestmark`, or a decorator on the one test that needs a server); this check fails the collection
+# when a test uses a server, the validator, Spark or ../shared without declaring it, so none can be forgotten.
 _HAPI_FIXTURES = {"hapi", "hapi_r4", "hapi_r5"}
 _MEDPLUM_FIXTURES = {"medplum_r4", "fhir_server"}
 _JAVA_MODULES = {"test_against_hapi.py": "hapi", "test_against_servers.py": "hapi", "test_hapi_harness.py": "hapi",
@@ -89,22 +90,32 @@ _JAVA_MODULES = {"test_against_hapi.py": "hapi", "test_against_servers.py": "hap
                  "test_group_validation.py": "validator"}
 
 
+def _required_markers(item: pytest.Item) -> set[str]:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    needed: set[str] = set()
+    kind = _JAVA_MODULES.get(item.path.name)
+    if kind is None and fixtures & _HAPI_FIXTURES:
+        kind = "hapi"
+    if kind is None and "validator" in fixtures:
+        kind = "validator"
+    if kind is not None:
+        needed |= {kind, "java"}
+    if fixtures & _MEDPLUM_FIXTURES or item.path.name == "test_against_servers.py":
+        needed.add("medplum")
+    module = getattr(item, "module", None)
+    if module is not None and hasattr(module, "SPARK"):  # PySpark starts a JVM
+        needed |= {"spark", "java"}
+    if "realworld" in fixtures or (module is not None and hasattr(module, "REALWORLD")):
+        needed.add("realworld")
+    return needed
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    undeclared = []
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        kind = _JAVA_MODULES.get(item.path.name)
-        if kind is None and fixtures & _HAPI_FIXTURES:
-            kind = "hapi"
-        if kind is None and "validator" in fixtures:
-            kind = "validator"
-        if kind is not None:
-            item.add_marker(getattr(pytest.mark, kind))
-            item.add_marker(pytest.mark.java)
-        if fixtures & _MEDPLUM_FIXTURES or item.path.name == "test_against_servers.py":
-            item.add_marker(pytest.mark.medplum)  # Node; `make test-fast` deselects it
-        module = getattr(item, "module", None)
-        if module is not None and hasattr(module, "SPARK"):  # PySpark starts a JVM
-            item.add_marker(pytest.mark.spark)
-            item.add_marker(pytest.mark.java)
-        if "realworld" in fixtures or (module is not None and hasattr(module, "REALWORLD")):
-            item.add_marker(pytest.mark.realworld)
+        missing = _required_markers(item) - {mark.name for mark in item.iter_markers()}
+        if missing:
+            undeclared.append(f"{item.nodeid}: needs {', '.join(sorted(missing))}")
+    if undeclared:
+        raise pytest.UsageError("tests that do not declare their markers (add them to pytestmark):\n  "
+                                + "\n  ".join(undeclared[:20]))

@@ -11,6 +11,8 @@ from adapter.catalog import bundled_mappings, load_catalog
 from adapter.errors import MappingError, UnknownTrialError
 from tests.support.trials import MAPPINGS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_bundled_data_is_the_reviewed_folder() -> None:
     names = {entry.name for entry in bundled_mappings().iterdir()}

@@ -13,6 +13,8 @@ import respx
 from adapter.cli import main
 from tests.support.bulk_export import fixture_resources, read_ndjson, write_export
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = "2026-11-01"
 FEW = ["p-eligible-si-units", "p-eligible-us-units", "p-platelets-below-50", "p-missing-platelets"]
 

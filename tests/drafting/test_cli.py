@@ -11,6 +11,8 @@ import yaml
 from adapter.cli import main
 from tests.support.trials import MAPPINGS, PATIENTS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 DRAFT_NOTE = "draft mapping, not clinically reviewed"
 SEEDS = ["NCT03787251", "NCT03320629"]
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from adapter.catalog import load_catalog
 from adapter.cli import main
 from adapter.fhir_build import build_bundle
 from tests.support.fhir_validator import format_issues, validate_files
 from tests.support.trials import MAPPINGS
+
+pytestmark = [pytest.mark.validator, pytest.mark.java]
 
 
 def test_drafted_trial_bundles_validate(tmp_path: Path) -> None:

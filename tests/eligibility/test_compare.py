@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from adapter.eligibility.compare import Interval, judge, show, show_quantity
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 D = Decimal
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from adapter.eligibility.engine import DerivedSpec, EngineOptions, Evaluator, evaluate
 from adapter.eligibility.outcome import Outcome
 from adapter.eligibility.rules import RULES, Rule, RuleContext, rule_for
@@ -33,6 +35,8 @@ from tests.eligibility.rules.helpers import (
     results,
     run,
 )
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def test_generic_all_of_any_of():

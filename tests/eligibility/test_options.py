@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from adapter.eligibility.options import EngineOptions, IdentityMemo
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def test_memo_is_by_identity_and_bounded() -> None:

@@ -9,6 +9,8 @@ import pytest
 
 from adapter.eligibility.outcome import Evidence, Outcome, combine, negate, verdict
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 VALUES = ("pass", "fail", "unknown", "manual")
 
 

@@ -17,6 +17,8 @@ from adapter.eligibility.prose import (
     unit_text,
 )
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 @pytest.mark.parametrize(("unit", "shown"), [
     ("10*9/L", "10⁹/L"), ("10*3/uL", "10³/µL"), ("10^9/L", "10⁹/L"), ("mm[Hg]", "mmHg"), ("{score}", ""),

@@ -24,7 +24,7 @@ from tests.support.trials import CATALOG
 REALWORLD = Path(__file__).resolve().parents[3] / "shared" / "realworld"
 SYNTHEA = REALWORLD / "synthea"
 AU_BUNDLE = REALWORLD / "intl" / "au" / "Bundle-aups-referral-endoconsult-autogen.json"
-pytestmark = pytest.mark.skipif(not REALWORLD.is_dir(), reason=f"real-world data not available at {REALWORLD}")
+pytestmark = [pytest.mark.realworld]  # ../shared/realworld must be there: missing, the tests fail
 
 TRIALS = ("NCT03787251", "NCT03320629")
 LOINC = "http://loinc.org"
@@ -203,8 +203,7 @@ def test_deceased_synthea_patient_is_ineligible_with_the_date(unit_table: UnitTa
 
 @pytest.fixture(scope="module")
 def au_facts(unit_table: UnitTable) -> PatientFacts:
-    if not AU_BUNDLE.is_file():
-        pytest.skip(f"{AU_BUNDLE} not available")
+    assert AU_BUNDLE.is_file(), f"{AU_BUNDLE} not available"
     return facts_from_bundle(json.loads(AU_BUNDLE.read_text(encoding="utf-8")), unit_table)
 
 

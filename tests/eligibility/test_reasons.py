@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from adapter.eligibility.engine import evaluate
 from adapter.vocabulary import ADMINISTRATIVE_GENDER, GENDER
 from tests.eligibility.rules.helpers import (
@@ -25,6 +27,8 @@ from tests.eligibility.rules.helpers import (
     run,
 )
 from tests.eligibility.rules.test_real_world_coding import coded, report, with_entries
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 SNOMED = "http://snomed.info/sct"
 

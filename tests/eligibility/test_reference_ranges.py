@@ -10,6 +10,8 @@ import pytest
 
 from adapter.eligibility.reference_ranges import ReferenceRangeError, load_reference_ranges, table_from_data
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 SOURCES = {"lab": {"title": "a handbook", "url": "https://example.org/h"}}
 ROW = {"loinc": "2160-0", "sex": "female", "age_low": 18, "unit": "mg/dL", "low": 0.5, "high": 1.06,
        "source": "lab"}

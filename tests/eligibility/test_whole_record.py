@@ -26,6 +26,8 @@ from adapter.render.report import report_json
 from tests.eligibility.rules.helpers import AS_OF, SNOMED, concept, criterion, load, run
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 BASE = "p-eligible-us-units"
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 DIAGNOSIS = concept(SNOMED, "439401001")

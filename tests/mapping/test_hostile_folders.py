@@ -18,6 +18,8 @@ from adapter.errors import MappingError
 from adapter.yamlio import load_yaml
 from tests.support.trials import MAPPINGS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 TRIAL = "NCT03320629"
 LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))

@@ -13,6 +13,8 @@ from adapter.mapping import load_concepts, load_mapping
 from adapter.mapping.loader import normalize_text
 from tests.support.trials import MAPPINGS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 RECORDS = MAPPINGS  # each record lies beside its mapping
 TRIALS = ["NCT03787251", "NCT03320629"]
 

@@ -11,6 +11,8 @@ from adapter.errors import MappingError
 from adapter.mapping.loader import parse_yaml
 from adapter.mapping.parsed_cache import ParsedYamlCache
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_same_data_with_and_without_the_cache(tmp_path: Path) -> None:
     cache = ParsedYamlCache(tmp_path, parse_yaml)

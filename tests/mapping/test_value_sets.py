@@ -11,6 +11,8 @@ import pytest
 from adapter.mapping.concepts import Code, Concept
 from tests.support.trials import CATALOG
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 KINDS = ("observations", "conditions", "procedures", "medications", "allergies")
 
 # Verhoeff tables (SNOMED CT identifiers end in a Verhoeff check digit; SNOMED CT Technical Implementation Guide).

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from adapter.screening.group import candidates_group, group_id
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def test_r4_and_r5_shapes() -> None:

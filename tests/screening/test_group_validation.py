@@ -9,6 +9,8 @@ import pytest
 from adapter.screening.group import candidates_group
 from tests.support.fhir_validator import format_issues, validate
 
+pytestmark = [pytest.mark.validator, pytest.mark.java]
+
 
 @pytest.mark.parametrize("fhir_version", ["R4", "R5"])
 def test_group_is_valid(fhir_version: str) -> None:

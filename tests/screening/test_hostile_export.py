@@ -33,6 +33,8 @@ from adapter.screening.source import (
 )
 from tests.support.bulk_export import read_ndjson
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 SECRET = b'{"resourceType": "Patient", "id": "secret-patient", "name": [{"text": "PRIVATE-NAME"}]}\n'
 

@@ -14,6 +14,8 @@ from adapter.screening.identity import age_on, display_name, medical_record_numb
 from adapter.screening.patient import JobRecipe, ScreeningJob, screen_patient
 from tests.screening.test_patient import AS_OF, _lines_of
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 SITE = "urn:oid:1.2.840.999.1"
 MR = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
 

@@ -19,6 +19,8 @@ from adapter.screening.patient import JobRecipe
 from adapter.screening.run import ScreenRequest, screen
 from tests.support.bulk_export import fixture_resources, read_ndjson, write_export
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 PHI_FILES = ("results.ndjson", "worklist.csv", "report.html", "errors.ndjson", "attrition.csv")
 DEAD = "p-eligible-us-units"

@@ -16,6 +16,8 @@ from adapter.screening.patient import JobRecipe, ScreeningJob, screen_patient
 from adapter.screening.routing import Routed, route
 from tests.support.trials import PATIENTS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 # Not one patient's record: evaluate refuses them as input errors (in an export, two Patients are two patients).
 INPUT_ERRORS = {"p-not-fhir", "p-two-patients"}

@@ -23,6 +23,8 @@ from tests.support.browser import chromium_context
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Locator, Page
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST = "section#trial-NCT03787251"
 

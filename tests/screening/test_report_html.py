@@ -8,8 +8,12 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
+
 from adapter.screening.report_html import _for_people, embed_json, render_report
 from tests.screening.conftest import SCRIPT_BREAK
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def _embedded(page: str) -> Any:

@@ -11,9 +11,13 @@ import io
 import os
 from pathlib import Path
 
+import pytest
+
 from adapter.screening.report_html import render_report
 from tests.screening.conftest import sample_report
 from tests.screening.test_report_browser import ARTIFACTS, FIRST, Opened, _open, _patients, browser, report
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 __all__ = ["browser", "report"]  # the fixtures, shared
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screening-report.png"

@@ -9,6 +9,8 @@ import pytest
 
 from adapter.screening.routing import Problem, Routed, Skipped, route, route_sql
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 OBS = {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}}
 CASES: list[tuple[str, object]] = [
     (json.dumps(OBS), Routed("Observation", "p1")),

@@ -12,10 +12,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapter.cli import main
 from adapter.fhir import FhirClient
 from adapter.vocabulary import RESOURCE_IDENTIFIER_SYSTEM
 from tests.support.bulk_export import fixture_resources, read_ndjson, write_export
+
+pytestmark = [pytest.mark.hapi, pytest.mark.java]
 
 AS_OF = "2026-11-01"
 PATIENTS = ["p-eligible-si-units", "p-eligible-us-units", "p-platelets-below-50", "p-missing-platelets",

@@ -8,6 +8,8 @@ import pytest
 
 from adapter.screening.source import ExportSourceError, FileProblem, export_files, read_lines
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_files_of_every_type_and_part_in_a_stable_order(tmp_path: Path) -> None:
     for name in ("Patient.ndjson", "Observation.2.ndjson", "Observation.ndjson", "Condition.ndjson.gz",

@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapter.catalog import TrialCatalog
 from adapter.eligibility.facts import facts_from_bundle
 from adapter.evaluation import evaluate_trial
@@ -16,6 +18,8 @@ from adapter.render.report import report_json
 from adapter.screening.patient import JobRecipe
 from adapter.screening.run import ScreenRequest, screen
 from tests.support.bulk_export import read_ndjson
+
+pytestmark = [pytest.mark.realworld]
 
 ROOT = Path(__file__).resolve().parents[2]
 REALWORLD = ROOT.parent / "shared" / "realworld" / "synthea"

@@ -7,9 +7,13 @@ import csv
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from adapter.catalog import TrialCatalog
 from adapter.screening.outputs import ScreeningOutputs
 from adapter.screening.patient import PatientScreening
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 HOSTILE = '=HYPERLINK("http://x","y")'
 

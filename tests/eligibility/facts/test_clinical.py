@@ -11,6 +11,8 @@ from adapter.units import UnitTable
 from adapter.vocabulary import RECORD_KIND_BY_RESOURCE, RECORD_RESOURCE_TYPES
 from tests.eligibility.facts.builders import APATINIB, SNOMED, condition, med, patient
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_conditions(unit_table: UnitTable):
     resources = [

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from adapter.eligibility.facts import extract_facts
 from adapter.eligibility.facts.model import CourseEvidence
 from adapter.units import UnitTable
 from tests.eligibility.facts.builders import patient
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 DRUG = {"coding": [{"system": RXNORM, "code": "854235"}], "text": "enoxaparin 40 mg"}

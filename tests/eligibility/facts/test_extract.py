@@ -28,6 +28,8 @@ from tests.eligibility.facts.builders import (
     patient,
 )
 
+pytestmark = [pytest.mark.realworld]
+
 
 def test_no_patient_is_an_error(unit_table: UnitTable):
     with pytest.raises(PatientDataError, match="no Patient resource in the input"):

@@ -12,6 +12,8 @@ from adapter.eligibility.facts import ClinicalFact, PatientFacts, extract_facts
 from adapter.units import UnitTable
 from tests.eligibility.facts.builders import LOINC, condition, obs, one, patient
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_newest_first(unit_table: UnitTable):
     resources = [

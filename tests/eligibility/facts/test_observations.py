@@ -23,6 +23,8 @@ from tests.eligibility.facts.builders import (
     with_patient,
 )
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_observation_basics_and_keys(unit_table: UnitTable):
     resource = obs("o1", value=13.311348747308667)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from adapter.eligibility.facts import ReferenceRange
 from tests.eligibility.rules.helpers import LOINC, SNOMED, UCUM, generic_patient, lab
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 MEANING = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
 

@@ -26,6 +26,8 @@ from adapter.units import UnitTable
 from adapter.vocabulary import DATA_ABSENT_REASON_EXT, token
 from tests.eligibility.facts.builders import LOINC, obs, one, patient
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 def test_data_absent_reason_on_resource(unit_table: UnitTable):
     resource = obs(

@@ -19,6 +19,8 @@ from tests.eligibility.rules.helpers import (
     variant,
 )
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 @pytest.mark.parametrize(
     "birth, age, r787251, r629",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from adapter.eligibility.engine import DerivedSpec, EngineOptions
 from tests.eligibility.rules.helpers import (
     LOINC,
@@ -20,6 +22,8 @@ from tests.eligibility.rules.helpers import (
     run,
     variant,
 )
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def test_cockcroft_gault_just_below_60_fails_787251_when_creatinine_is_high(reports):

@@ -22,6 +22,8 @@ from tests.eligibility.rules.helpers import (
     load,
 )
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 VERDICTS = {
     "p-eligible-us-units": ("potentially-eligible", "potentially-eligible"),
     "p-eligible-si-units": ("potentially-eligible", "potentially-eligible"),
@@ -274,6 +276,8 @@ def test_fixtures_are_r4_collection_bundles_with_one_readable_patient():
                     assert quantity["system"] == UCUM and quantity.get("unit"), res["id"]
 
 
+@pytest.mark.validator
+@pytest.mark.java
 @pytest.mark.validator  # starts the HL7 validator (Java): deselected by the fast loop
 @pytest.mark.java
 def test_fixtures_are_valid_fhir_r4():

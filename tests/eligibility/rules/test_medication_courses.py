@@ -16,6 +16,8 @@ from adapter.eligibility.facts import facts_from_bundle
 from adapter.evaluation import evaluate_trial
 from tests.support.trials import CATALOG, PATIENTS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 CISPLATIN = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2555",
                          "display": "cisplatin"}], "text": "Cisplatin"}

@@ -38,6 +38,8 @@ from tests.eligibility.rules.helpers import (
     variant,
 )
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 
 @pytest.mark.parametrize(
     "quantity, g_per_l, r787251, r629",

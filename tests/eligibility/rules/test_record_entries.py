@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.eligibility.rules.helpers import (
     A1C_BELOW_8,
     SNOMED,
@@ -23,6 +25,8 @@ from tests.eligibility.rules.helpers import (
     results,
     run,
 )
+
+pytestmark: list[pytest.MarkDecorator] = []
 
 
 def test_liver_metastases_raise_the_transaminase_limit_to_5_uln(reports):

@@ -22,6 +22,8 @@ from adapter.render.report import report_json
 from tests.eligibility.rules.helpers import A1C_BELOW_8, GP_LABS, SNOMED, combo, concept, entry_of, generic_patient, run
 from tests.support.trials import CATALOG, PATIENTS
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 AS_OF = date(2026, 11, 1)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ENOXAPARIN = {"coding": [{"system": RXNORM, "code": "854235",

@@ -25,6 +25,8 @@ from tests.eligibility.rules.helpers import (
     run,
 )
 
+pytestmark: list[pytest.MarkDecorator] = []
+
 MEANING = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
 UNL = {"coding": [{"system": "http://hl7.org/fhir/characteristic-offset", "code": "UNL"}]}
 CREATININE_1ULN = by_value(lab_type("2160-0", "Serum creatinine"), valueQuantity=qty(1, "{ULN}", "<="), offset=UNL)
