@@ -19,6 +19,7 @@ from adapter.patients import PatientRecord
 if TYPE_CHECKING:
     from adapter.catalog import Trial, TrialCatalog
     from adapter.eligibility.facts import PatientFacts
+    from adapter.eligibility.facts.reads import FactReads
     from adapter.eligibility.outcome import Verdict
     from adapter.evaluation import TrialEvaluation
     from adapter.terminology import Terminology
@@ -71,6 +72,7 @@ class Eligibility:
 
     def __init__(self, catalog: TrialCatalog, *, terminology: Terminology | None = None) -> None:
         self.terminology = terminology
+        self._reads: dict[tuple[str, ...], FactReads] = {}  # per set of trials: what their plans read
         # At the edge of the pure engine: it sees a widened library, then facts with more codes.
         self.catalog = terminology.augment_catalog(catalog) if terminology is not None else catalog
 
@@ -96,13 +98,20 @@ class Eligibility:
 
     def facts(self, patient: PatientRecord | Any, trials: Sequence[Trial]) -> PatientFacts:
         """The patient's facts for these trials, with the codes the terminology server recognises."""
-        from adapter.evaluation import reads_of
-
         record = patient if isinstance(patient, PatientRecord) else PatientRecord(patient)
-        facts = record.facts(self.catalog.units, reads_of(trials))
+        facts = record.facts(self.catalog.units, self._reads_of(trials))
         if self.terminology is not None:  # before the pure engine: codes its value sets miss but subsume
             facts = self.terminology.recognize(facts, self.catalog.concepts)
         return facts
+
+    def _reads_of(self, trials: Sequence[Trial]) -> FactReads:
+        key = tuple(trial.nct_id for trial in trials)
+        reads = self._reads.get(key)
+        if reads is None:  # a race only computes the same value twice
+            from adapter.evaluation import reads_of
+
+            reads = self._reads[key] = reads_of(trials)
+        return reads
 
     def evaluate(self, patient: PatientRecord | Any, trials: TrialChoice = None, as_of: date | None = None,
                  ) -> PatientEvaluation:

@@ -76,10 +76,12 @@ class PatientRecord:
         return cls([prefetch[key] for key in wanted], patient_id, "prefetch")
 
     @classmethod
-    def from_ndjson_lines(cls, patient_id: str, lines: Iterable[str | bytes]) -> PatientRecord:
+    def from_ndjson_lines(cls, patient_id: str, lines: Iterable[str | bytes], *, total: int | None = None
+                          ) -> PatientRecord:
         """One patient's lines of a Bulk Data export (their Patient, what refers to them, the Medications their
         orders name), parsed in one order whatever order they came in (results must not depend on it). The same
-        Patient twice counts once; two different ones with the id, or none, are input errors."""
+        Patient twice counts once; two different ones with the id, or none, are input errors (`total`: how many
+        lines the record had before a grouping step left some out, for the message)."""
         resources: list[dict[str, Any]] = []
         patient_line: bytes | None = None
         for raw in sorted(line.encode() if isinstance(line, str) else line for line in lines):
@@ -94,7 +96,7 @@ class PatientRecord:
                 patient_line = raw
             resources.append(resource)
         if patient_line is None:
-            count = len(resources)
+            count = len(resources) if total is None else total
             raise UnknownPatient(f"{count} {'resource refers' if count == 1 else 'resources refer'} to "
                                  f"Patient/{patient_id}, which is not in the export")
         return cls(resources, patient_id, "the export")

@@ -19,6 +19,7 @@ from adapter.cli.options import (
     load_trial_catalog,
     reference_ranges_option,
     server_options,
+    terminology_options,
     trial_options,
 )
 from adapter.errors import AdapterError
@@ -51,7 +52,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
     mapping_dirs += [str(p.resolve()) for p in args.mappings or ()]
     recipe = JobRecipe(tuple(mapping_dirs), tuple(t.nct_id for t in trials), as_of_date(args.as_of),
                        str(cache_file().parent), reference_ranges=catalog.reference_ranges,
-                       mrn_system=args.mrn_system)
+                       mrn_system=args.mrn_system, terminology_server=args.terminology_server)
     if args.store is not None:
         from adapter.screening.store import ScreeningStore
 
@@ -162,6 +163,7 @@ def add_screen_command(commands: Any) -> None:
     screen = commands.add_parser("screen", help="pre-screen a population (a Bulk Data export) against trials")
     trial_options(screen)
     reference_ranges_option(screen)
+    terminology_options(screen)
     source = screen.add_argument_group("the population")
     source.add_argument("--ndjson", type=Path, metavar="DIR", help="a Bulk Data export on disk (NDJSON, .gz)")
     source.add_argument("--server", metavar="URL", help="a FHIR server to run Patient/$export on")

@@ -54,7 +54,8 @@ def trial_hashes(trials: Sequence[Trial], recipe: JobRecipe) -> dict[str, str]:
             shared[key] = hashlib.sha256(_canonical(value)).digest()
         return shared[key]
 
-    context = orjson.dumps([recipe.as_of.isoformat(), recipe.mrn_system, engine_fingerprint()])
+    context = orjson.dumps([recipe.as_of.isoformat(), recipe.mrn_system, recipe.terminology_server,
+                            engine_fingerprint()])
     hashes: dict[str, str] = {}
     for trial in trials:
         digest = hashlib.sha256(context)

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from adapter.eligibility.prose import unique
 from adapter.errors import AdapterError, PatientDataError
-from adapter.jsonio import parse_line
 from adapter.limits import MAX_RESOURCES_PER_PATIENT, TooManyResources
+from adapter.patients import PatientRecord, UnknownPatient
 from adapter.screening.identity import identity, newest_evidence
 from adapter.screening.routing import unreadable_in
 
 if TYPE_CHECKING:
     from adapter.catalog import Trial
+    from adapter.core import Eligibility
     from adapter.eligibility.reference_ranges import ReferenceRangeTable
     from adapter.evaluation import TrialEvaluation
     from adapter.units import UnitTable
@@ -35,13 +36,18 @@ CANDIDATE_VERDICTS = ("potentially-eligible", "insufficient-data")
 
 @dataclass(frozen=True, slots=True)
 class ScreeningJob:
-    """What every patient is screened against: the trials, the units table, the date."""
+    """What every patient is screened against: the core (with its catalog and terminology server), the trials,
+    the date."""
 
+    eligibility: Eligibility
     trials: tuple[Trial, ...]
-    units: UnitTable
     as_of: date
     mrn_system: str | None = None  # the site's MRN identifier system (else the identifier typed MR)
     max_resources: int = MAX_RESOURCES_PER_PATIENT  # one record past this is an error line, never parsed
+
+    @property
+    def units(self) -> UnitTable:
+        return self.eligibility.catalog.units
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +62,24 @@ class JobRecipe:
     # The site's default reference ranges, as loaded by the caller (frozen and hashable: it travels inside).
     reference_ranges: ReferenceRangeTable | None = None
     mrn_system: str | None = None
+    terminology_server: str | None = None  # each worker opens its own connection (answers cached in memory)
 
     def build(self) -> ScreeningJob:
         from pathlib import Path
 
         from adapter.catalog import load_catalog
+        from adapter.core import Eligibility
 
         catalog = load_catalog(self.mapping_dirs, cache_dir=Path(self.cache_dir) if self.cache_dir else None,
                                reference_ranges=self.reference_ranges)
-        trials = catalog.select(list(self.trial_ids) or None)
-        return ScreeningJob(tuple(trials), catalog.units, self.as_of, self.mrn_system)
+        terminology = None
+        if self.terminology_server:
+            from adapter.terminology import Terminology
+
+            terminology = Terminology.open(self.terminology_server)
+        eligibility = Eligibility(catalog, terminology=terminology)
+        trials = eligibility.trials(list(self.trial_ids) or None)
+        return ScreeningJob(eligibility, tuple(trials), self.as_of, self.mrn_system)
 
 
 class PatientLines(Sequence[str | bytes]):
@@ -116,13 +130,10 @@ def screen_patient(job: ScreeningJob, patient_id: str, lines: Sequence[str | byt
         if unreadable:  # screened without it, an exclusion it holds could be missed
             raise PatientDataError(f"{len(unreadable)} line(s) of this patient's record could not be read "
                                    f"({', '.join(unreadable[:3])}): not screened")
-        resources = _resources(patient_id, lines)
-        from adapter.eligibility.facts import extract_facts
-        from adapter.evaluation import evaluate_trial
-
-        facts = extract_facts(resources, units=job.units, patient_id=patient_id)
-        evaluations = [evaluate_trial(trial, facts, job.as_of) for trial in job.trials]
-        who = identity(resources, facts, job.as_of, job.mrn_system)
+        record = PatientRecord.from_ndjson_lines(patient_id, lines, total=record_size(lines))
+        judged = job.eligibility.evaluate(record, job.trials, job.as_of)  # the one core every door calls
+        evaluations = judged.results
+        who = identity(record.data, judged.facts, job.as_of, job.mrn_system)
     except PatientDataError as exc:
         return PatientScreening(patient, error=_error(patient, exc, lines))
     except AdapterError as exc:  # any other named input error of the record
@@ -177,33 +188,6 @@ def detail(patient: str, result: TrialEvaluation, who: Mapping[str, Any] | None 
         for c in shown
     ]
     return line
-
-
-def _resources(patient_id: str, lines: Sequence[str | bytes]) -> list[dict[str, Any]]:
-    """The parsed resources in one order whatever order the engine grouped them in (results must not depend
-    on it); the same Patient twice counts once, two different ones with one id are an input error."""
-    resources: list[dict[str, Any]] = []
-    patient_line: bytes | None = None
-    for raw in sorted(line.encode() if isinstance(line, str) else line for line in lines):
-        resource = parse_line(raw)
-        if not isinstance(resource, dict):
-            raise PatientDataError("a line is not a FHIR resource")
-        if resource.get("resourceType") == "Patient":
-            if patient_line is not None:
-                if parse_line(patient_line) != resource:
-                    raise PatientDataError(f"two different Patient resources with id {patient_id!r}")
-                continue
-            patient_line = raw
-        resources.append(resource)
-    if patient_line is None:
-        count = record_size(lines)  # every line, those a grouping step left out too (none is a Patient)
-        raise UnknownPatient(f"{count} {'resource refers' if count == 1 else 'resources refer'} to "
-                             f"Patient/{patient_id}, which is not in the export")
-    return resources
-
-
-class UnknownPatient(PatientDataError):
-    """Resources refer to a patient the export does not hold."""
 
 
 def _error(patient: str, exc: Exception, lines: Sequence[str | bytes], *, unexpected: bool = False) -> dict[str, Any]:

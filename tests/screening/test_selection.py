@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from adapter.catalog import TrialCatalog
+from adapter.core import Eligibility
 from adapter.screening import selection
 from adapter.screening.patient import JobRecipe, PatientLines, ScreeningJob, screen_patient
 from adapter.screening.run import ScreenRequest, screen
@@ -73,7 +74,7 @@ def _patient(pid: str) -> bytes:
 
 
 def test_the_record_size_counts_the_dropped_lines(catalog: TrialCatalog) -> None:
-    job = ScreeningJob(tuple(catalog.all()), catalog.units, AS_OF, max_resources=3)
+    job = ScreeningJob(Eligibility(catalog), tuple(catalog.all()), AS_OF, max_resources=3)
     over = screen_patient(job, "p1", PatientLines([_patient("p1")], total=4))
     assert over.error is not None and over.error["resources"] == 4 and "has 4 resources, limit 3" in str(over.error)
     under = screen_patient(job, "p1", PatientLines([_patient("p1")], total=3))
