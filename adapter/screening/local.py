@@ -89,13 +89,16 @@ def _setting(value: str) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _load(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: ScreeningOutputs,
-          progress: Progress) -> None:
+def load_routed(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: ScreeningOutputs,
+                progress: Progress, selection: Selection | None = None) -> None:
+    """The table `routed` from `files`: DuckDB's fast path, the Python reader for the files it cannot take, every
+    bad line reported. `selection` says which lines keep their text (default: what the outputs' trials read; the
+    screening store keeps every line, `selection.KEEP_ALL`, since a later run may screen a trial that reads it)."""
     import duckdb
 
     con.execute("CREATE TABLE routed (file VARCHAR, line VARCHAR, rtype VARCHAR, key VARCHAR, med_id VARCHAR, "
                 "med_ref VARCHAR, problem VARCHAR, wanted BOOLEAN)")
-    selection = selection_for(outputs.trials)
+    selection = selection if selection is not None else selection_for(outputs.trials)
     progress.stage("files read", len(files.files))
     max_line = files.limits.max_line_bytes
     fallback = _python_only(con, files)
@@ -235,7 +238,12 @@ ORDER BY 1
 
 def grouped(con: duckdb.DuckDBPyConnection, cap: int = MAX_RESOURCES_PER_PATIENT) -> Iterator[tuple[str, PatientLines]]:
     """(patient id, their lines), one patient at a time, from the routed table."""
-    cursor = con.execute(_GROUPED.format(cap=int(cap)))
+    return patient_groups(con.execute(_GROUPED.format(cap=int(cap))))
+
+
+def patient_groups(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, PatientLines]]:
+    """(patient id, their lines) from a cursor over rows (patient, line or NULL, the record's size) ordered by
+    patient: one patient at a time, whatever the population's size."""
     key: str | None = None
     lines: list[str] = []
     total = 0
@@ -254,7 +262,7 @@ def grouped(con: duckdb.DuckDBPyConnection, cap: int = MAX_RESOURCES_PER_PATIENT
 def _loaded_groups(con: duckdb.DuckDBPyConnection, files: ExportFiles, outputs: ScreeningOutputs,
                    progress: Progress) -> Iterator[tuple[str, PatientLines]]:
     """Load, then the patients one by one: lazy, so that the load runs when the executor first asks."""
-    _load(con, files, outputs, progress)
+    load_routed(con, files, outputs, progress)
     (patients,) = con.execute("SELECT count(DISTINCT key) FROM routed WHERE problem IS NULL").fetchone() or (0,)
     progress.stage("patients evaluated", patients)
     yield from grouped(con)

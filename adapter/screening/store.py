@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from adapter.errors import AdapterError
 from adapter.limits import MAX_RESOURCES_PER_PATIENT
+from adapter.screening.local import patient_groups
 from adapter.screening.patient import PatientLines
 from adapter.screening.private import FILE_MODE, private_folder
 from adapter.screening.progress import Progress
@@ -350,16 +351,4 @@ class ScreeningStore:
             SELECT p.id, NULL, p.resources FROM patients p JOIN {table} t ON t.id = p.id
             WHERE p.resources > {int(cap)}
             ORDER BY 1""")
-        key: str | None = None
-        lines: list[str] = []
-        total = 0
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            for row_key, line, row_total in rows:
-                if row_key != key:
-                    if key is not None:
-                        yield key, PatientLines(lines, total)
-                    key, lines, total = row_key, [], row_total
-                if line is not None:
-                    lines.append(line)
-        if key is not None:
-            yield key, PatientLines(lines, total)
+        yield from patient_groups(cursor)
