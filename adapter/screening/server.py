@@ -1,7 +1,7 @@
 """A population from a FHIR server: its Bulk Data export of what the trials read, plus the Medications the
 exported orders reference — a patient-level export holds only the Patient compartment, which Medication is not
-in (HAPI refuses `_type=Medication` there), yet an order coded only by `Medication/<id>` must not read as "no
-such drug".
+in (`adapter.fhir.quirks.NOT_IN_PATIENT_EXPORT`: HAPI refuses `_type=Medication` there), yet an order coded only
+by `Medication/<id>` must not read as "no such drug".
 
 With `since`, the export holds only what changed: screening that alone would read an unchanged exclusion
 (a Condition recorded last year) as absent — a false pass. So the export only names the patients to screen
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.fhir.bulk import DownloadLimits, ExportRequest, export_to_directory
+from adapter.fhir.quirks import NOT_IN_PATIENT_EXPORT
 from adapter.screening.routing import MEDICATION_USERS, READ_TYPES, Routed, route
 from adapter.screening.source import read_lines
 
@@ -60,10 +61,14 @@ def export_population(client: FhirClient, trials: Sequence[Trial], directory: Pa
     request = ExportRequest(
         group=group,
         since=since,
-        types=tuple(sorted(READ_TYPES - {"Medication"})),
+        types=tuple(sorted(READ_TYPES - NOT_IN_PATIENT_EXPORT)),
         # Only the results the criteria read (as a single-patient pull does); record entries are never filtered,
         # so a code nobody anticipated still reaches the engine.
         type_filters=(f"Observation?code={','.join(codes)}",) if codes else (),
+        # STU3: files grouped by patient, and manifests that list files as they are ready — each sent only when
+        # the server declares it (adapter.fhir.bulk.capability); the grouping step reads either layout.
+        organize_by_patient=True,
+        allow_partial_manifests=True,
     )
     target = directory / SINCE_FOLDER if since is not None else directory
     result = export_to_directory(client, request, target, timeout_s=timeout_s, allowed_origins=allowed_origins,
@@ -81,7 +86,7 @@ def export_population(client: FhirClient, trials: Sequence[Trial], directory: Pa
             patients = sorted({*patients, *patients_of(deleted)})
         files, unreadable, gone, unread = _whole_records(client, trials, patients, directory)
         errors += unreadable
-    wanted = sorted(set(_medication_references(files)))
+    wanted = sorted(set(_medication_references(files, by_patient=result.organized_by_patient)))
     if wanted:
         found = _write_medications(client, wanted, directory / MEDICATIONS_FILE)
         if on_progress is not None:
@@ -150,9 +155,11 @@ def _is_gone(client: FhirClient, patient_id: str) -> bool:
     return False
 
 
-def _medication_references(files: Sequence[Path]) -> Iterator[str]:
+def _medication_references(files: Sequence[Path], *, by_patient: bool = False) -> Iterator[str]:
+    """The Medications the orders in `files` reference. Files named by type are read only when their type can
+    reference one; files organised by patient (`output.ndjson`, …) hold every type, so all are read."""
     for path in files:
-        if path.name.split(".")[0] not in MEDICATION_USERS:
+        if not by_patient and path.name.split(".")[0] not in MEDICATION_USERS:
             continue
         for item in read_lines(path):
             if isinstance(item, tuple):
