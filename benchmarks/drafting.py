@@ -7,7 +7,8 @@ Sets (benchmarks/drafting/*.yaml): `seed` (the two bundled records), `realworld`
 `thresholds-dev` and `thresholds-heldout` (21 real records the project never saw, ctti-clinicaltrials/aact test
 fixtures, whole eligibility texts quoted; the held-out ones were annotated before any change was measured),
 `thresholds-heldout-2` (11 more real records from aact's JSON fixtures, annotated before the drafter ever ran on
-them, measured once after the work on the other sets). Every
+them, measured once after the work on the other sets), `thresholds-heldout-3` (13 more, annotated before the drafter
+ran on them, measured once after round 3). Every
 annotated threshold describes the ALLOWED region (an exclusion "PT > 16 s" is an upper bound 16 s, not strict).
 
 A drafted threshold is right when concept, bound, value (after unit conversion), unit and strictness all agree.
@@ -49,7 +50,8 @@ from adapter.mapping.model import (  # noqa: E402
 )
 from adapter.units import convert  # noqa: E402
 
-SETS = ("seed", "realworld", "unseen", "thresholds-dev", "thresholds-heldout", "thresholds-heldout-2")
+SETS = ("seed", "realworld", "unseen", "thresholds-dev", "thresholds-heldout", "thresholds-heldout-2",
+        "thresholds-heldout-3")
 ALIASES = {"creatinine-clearance-measured": "creatinine-clearance"}  # the library's name → the annotations' name
 FLIP = {">": ("upper", False), ">=": ("upper", True), "<": ("lower", False), "<=": ("lower", True)}
 KEEP = {">": ("lower", True), ">=": ("lower", False), "<": ("upper", True), "<=": ("upper", False)}

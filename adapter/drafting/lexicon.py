@@ -33,6 +33,10 @@ BOTH = frozenset({frozenset({"alt", "ast"})})
 # The drafter's name for the measured creatinine clearance: also read as the Cockcroft–Gault estimate.
 CLEARANCE = "creatinine-clearance-measured"
 
+# Measures charted in one unit only: a bound written without one ("Respiratory rate < 20", "O2 saturation ≤94",
+# "BMI > 40", "CD4+ count > 400" in cells/uL) is read in it, flagged for review.
+IMPLIED_UNITS = {"spo2": "%", "respiratory-rate": "/min", "heart-rate": "/min", "bmi": "kg/m2", "cd4": "/uL"}
+
 AGE = re.compile(r"\bage[ds]?\b|years?\s+(?:of\s+age|old)|\byears?\b", re.IGNORECASE)
 
 # What allows another limit ("5 × ULN with liver metastases", "INR 2 to 3 for anticoagulated patients"): key in
@@ -63,4 +67,4 @@ def elements(library: ConceptLibrary) -> tuple[Element, ...]:
     return tuple(found)
 
 
-__all__ = ["AGE", "BOTH", "CLEARANCE", "CONDITIONS", "SCORES", "Element", "elements"]
+__all__ = ["AGE", "BOTH", "CLEARANCE", "CONDITIONS", "IMPLIED_UNITS", "SCORES", "Element", "elements"]

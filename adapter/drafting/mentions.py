@@ -113,6 +113,35 @@ def is_age(text: str, q: Quantity) -> bool:
     return not re.sub(r"\b(?:between|inclusive|both|and|from)\b|[\W_]", "", rest, flags=re.IGNORECASE)
 
 
+# An age written without "years" ("Age ≥ 18", "aged 18 to 75", "Adults (≥18)", "between the ages of 18 and 55"):
+# the age words right before the number, or "or older" after it.
+_AGE_BEFORE = re.compile(r"(?:\bage[ds]?\b|\bages\s+of|\badults?\b)(?:\s+(?:of|is|was|at|from|range))?\s*[:=(]?\s*$",
+                         re.IGNORECASE)
+_AGES_OF = re.compile(r"\bages?\s+of\b", re.IGNORECASE)
+_PEOPLE = re.compile(r"\b(?:between|inclusive|inclusively|both|and|or|from|all|any|either|of|sex(?:es)?|genders?|"
+                     r"males?|females?|men|women|patients?|participants?|subjects?|volunteers?|healthy|adults?)\b|"
+                     r"[\W_]", re.IGNORECASE)
+_OLDER = re.compile(r"\b(?:older|younger)\b", re.IGNORECASE)
+
+
+def is_bare_age(text: str, q: Quantity) -> bool:
+    """A bound with no unit that the words around it make an age in years (a whole number up to 120)."""
+    if q.unit is not None:
+        return False
+    numbers = [n for n in (q.value, q.low, q.high) if n is not None]
+    if not numbers or any(n != n.to_integral_value() or not 0 < n <= 120 for n in numbers):
+        return False
+    if _OLDER.search(text, q.start, q.end) or _AGES_OF.search(text, q.start, q.end):  # "18 or older"
+        return True
+    if _AGE_BEFORE.search(text, max(0, q.start - 24), q.start) is not None:
+        return True
+    # "Males and females between 18 and 70": a criterion that is only people and a span is the age (a short one: a
+    # long text is never that, and is not scanned once per bound)
+    if q.comparator is not None or len(text) > 160:
+        return False
+    return not _PEOPLE.sub("", f"{text[:q.start]} {text[q.end:]}")
+
+
 def residual(text: str, thresholds: Sequence[Threshold], lexicon: Sequence[Element]) -> str:
     """The words of the criterion that none of its recognised parts account for."""
     spans = [(t.quantity.start, t.quantity.end) for t in thresholds]
@@ -142,4 +171,5 @@ def normal_words(text: str, lexicon: Sequence[Element]) -> list[str]:
     return list(dict.fromkeys(e.label for m in find_mentions(folded, lexicon) for e in m.elements[:1]))
 
 
-__all__ = ["MAX_GAP", "Mention", "find_mentions", "fitting", "is_age", "normal_words", "residual", "subject"]
+__all__ = ["MAX_GAP", "Mention", "find_mentions", "fitting", "is_age", "is_bare_age", "normal_words", "residual",
+           "subject"]

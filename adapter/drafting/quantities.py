@@ -21,7 +21,7 @@ _CMP_WORDS: tuple[tuple[str, str], ...] = (
      r"|a\s+minimum\s+of|minimum\s+of", ">="),
     (r"less\s+(?:than\s+)?or\s+equal\s+to|equal\s+to\s+or\s+(?:less|lower)\s+than|no\s+(?:more|greater|higher)\s+than"
      r"|not\s+(?:more|greater|higher)\s+than|not\s+(?:to\s+)?exceed(?:ing)?|up\s+to|a\s+maximum\s+of"
-     r"|maximum\s+of", "<="),
+     r"|maximum\s+of|within(?=\s*\d{1,3}(?:\.\d{1,3})?\s*(?:[x×*]|times))", "<="),  # "within 1.5 x ULN"
     (r">|greater\s+than|more\s+than|higher\s+than|above|exceeding|exceeds|in\s+excess\s+of|over", ">"),
     (r"<|less\s+than|lower\s+than|fewer\s+than|below|under", "<"),
 )
@@ -50,7 +50,13 @@ _UNITS: tuple[tuple[str, str | None], ...] = (
     (r"mmol\s*/\s*l\b", "mmol/L"),
     (r"meq\s*/\s*l\b", "meq/L"),
     (r"(?:iu|u)\s*/\s*l\b", "U/L"),
+    (r"(?:μ|u|mc)g\s*/\s*l\b", "ug/L"),
+    (r"ng\s*/\s*ml\b", "ng/mL"),
+    (r"(?:iu|u)\s*/\s*ml\b", "[IU]/mL"),  # viral loads ("HBV DNA < 20 IU/mL")
+    (r"copies\s*/\s*ml\b", "{copies}/mL"),
     (r"mls?\s*(?:/|per)\s*min(?:ute)?s?\s*(?:/|per)\s*1[.,]73\s*m\s*\^?2", "mL/min/{1.73_m2}"),
+    # "ml/min/m2" (per m² of body surface, not per 1.73 m²): read as written, so that no eGFR concept takes it
+    (r"mls?\s*(?:/|per)\s*min(?:ute)?s?\s*(?:/|per)\s*m\s*\^?2", "mL/min/m2"),
     (r"(?:mls?|milli-?lit(?:er|re)s?)\s*(?:/|per)\s*min(?:ute)?s?\b", "mL/min"),
     (r"mm\s*hg\b", "mm[Hg]"),
     (r"(?:ms|msec|milliseconds?)\b", "ms"),
@@ -64,7 +70,9 @@ _UNITS: tuple[tuple[str, str | None], ...] = (
     (r"days?\b", "d"),
     (r"(?:hours?|hrs?)\b", "h"),
     (r"°\s*c\b|degrees?\s+c(?:elsius)?\b", "Cel"),
-    (r"kg\s*/\s*m\s*\^?2", "kg/m2"),
+    (r"kg\s*/?\s*m\s*\^?2", "kg/m2"),  # "35 kg m2" too
+    (r"kgs?\b|kilo(?:gram)?s?\b", "kg"),
+    (r"(?:breaths?|beats?)?\s*(?:/|per)\s*min(?:ute)?\b|bpm\b", "/min"),
     (r"(?:l|lit(?:er|re)s?)\b", "L"),
     (r"(?:points?)\b", "{score}"),
 )
@@ -81,13 +89,21 @@ _UNIT_RES = tuple((re.compile(_possessive(r"\s*(?:" + pattern + ")"), re.IGNOREC
 _COUNT_UNIT = {"l": "10*{exp}/L", "μl": "10*{exp}/uL", "ul": "10*{exp}/uL", "mcl": "10*{exp}/uL",
                "mm3": "10*{exp}/mm3", "cmm": "10*{exp}/mm3", "mm^3": "10*{exp}/mm3"}
 
-_THRESHOLD = re.compile(_possessive(rf"(?P<cmp>{_CMP})\s*:?\s*(?P<num>{_NUM})"), re.IGNORECASE)
-_POSTFIX = re.compile(_possessive(r"\s*(?:of\s+age\s*,?\s*)?(?:or\s+(?P<ge>more|greater|higher|above|over|older)|"
+_THRESHOLD = re.compile(_possessive(rf"(?P<cmp>{_CMP})\s*:?\s*(?:the\s+ages?\s+of\s+)?(?P<num>{_NUM})"),
+                        re.IGNORECASE)  # "above the age of 18 years"
+_POSTFIX = re.compile(_possessive(r"\s*(?:(?:of\s+age|old)\s*,?\s*)?"
+                                  r"(?:or\s+(?P<ge>more|greater|higher|above|over|older)|"
                                   r"and\s+(?P<ge2>above|over|older)|or\s+(?P<le>less|lower|fewer|below|younger))\b"),
                      re.IGNORECASE)  # "12 years of age or older"
+# "creatinine more than the upper limit of normal", "≤ ULN": a bound of one ULN with no number written (not
+# "PT > ULN + 4 s", an offset this reader does not take)
+_ULN_ONLY = re.compile(_possessive(rf"(?P<cmp>{_CMP})\s*(?:the\s+)?(?:institutional\s+|local\s+|laboratory\s+)?"
+                                   r"(?:uln\b|upper\s+limits?\s+(?:of\s+)?(?:the\s+)?normal(?:\s+(?:range|limits?))?)(?!\s*[+-]\s*\d)"),
+                       re.IGNORECASE)
 _BARE = re.compile(rf"(?<![\d.,/])(?P<num>{_NUM})", re.IGNORECASE)
-_RANGE = re.compile(_possessive(rf"(?:between\s+)?(?P<low>{_NUM})\s*(?P<lowunit>[^\d\s\-–]{{0,12}}?)\s*"
-                                rf"(?P<sep>-|–|to|and)\s*(?P<high>{_NUM})"), re.IGNORECASE)
+_RANGE = re.compile(_possessive(rf"(?:between\s+(?:the\s+ages?\s+of\s+)?)?(?P<low>{_NUM})\s*"
+                                rf"(?P<lowunit>[^\d\s\-–~]{{0,12}}?)\s*"
+                                rf"(?P<sep>-|–|~|to|and)\s*(?P<high>{_NUM})"), re.IGNORECASE)
 _BP = re.compile(_possessive(rf"(?P<cmp>{_CMP})\s*(?P<sys>\d{{2,3}})\s*/\s*(?P<dia>\d{{2,3}})\s*mm\s*hg"),
                  re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^,\d{1,2}(?!\d)")
@@ -150,6 +166,8 @@ def _number(text: str) -> Decimal:
 
 
 def _comparator(words: str) -> str:
+    if words.strip().lower() == "within":  # its pattern's lookahead (a ULN multiple follows) is not in `words`
+        return "<="
     for pattern, symbol in _CMP_WORDS:
         if re.fullmatch(pattern, words.strip(), re.IGNORECASE):
             return symbol
@@ -190,6 +208,12 @@ def find_quantities(text: str) -> list[Quantity]:
             continue
         found.append(_threshold(text, match))
         take(match.start(), found[-1].end)
+    for match in _ULN_ONLY.finditer(text):
+        if taken[match.start()]:
+            continue
+        found.append(Quantity(match.start(), match.end(), _comparator(match.group("cmp")), Decimal(1), "ULN",
+                              match.group(0)[len(match.group("cmp")):].strip()))
+        take(match.start(), match.end())
     for match in _RANGE.finditer(text):
         if taken[match.start()] or taken[match.end() - 1]:
             continue

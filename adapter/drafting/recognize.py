@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from adapter.drafting.lexicon import BOTH, CLEARANCE, CONDITIONS, Element, elements
+from adapter.drafting.lexicon import BOTH, CLEARANCE, CONDITIONS, IMPLIED_UNITS, Element, elements
 from adapter.drafting.mentions import FEMALE as _FEMALE
 from adapter.drafting.mentions import MALE as _MALE
 from adapter.drafting.mentions import MAX_GAP, TIME_UNITS, find_mentions, normal_words, residual
@@ -24,6 +24,7 @@ from adapter.drafting.mentions import STOP as _STOP
 from adapter.drafting.mentions import Mention as _Mention
 from adapter.drafting.mentions import fitting as _fitting
 from adapter.drafting.mentions import is_age as _is_age
+from adapter.drafting.mentions import is_bare_age as _is_bare_age
 from adapter.drafting.mentions import subject as _subject
 from adapter.drafting.quantities import Quantity, find_quantities, fold
 
@@ -44,7 +45,17 @@ _JOINING = frozenset({"but", "up", "may", "can", "permitted", "allowed", "accept
                       "entry", "enrollment", "enrolment"})
 # A bound in a clause opened by "if" / "when" may be the case a rule applies to, not a limit ("… only need to be
 # assessed if the mean QTc > 480 msec"): drafted manual with the value shown, for a person to read.
-_IF_CLAUSE = re.compile(r"\b(?:if|when|whenever)\b[^;.,()]{0,40}$", re.IGNORECASE)
+# "for patients with HR 60-100 bpm, no manual read of QT" (who a rule is for) is read the same way. A bound after
+# "unless" ("beta blockers unless heart rate < 65 bpm") is an exception: kept, for a person to check.
+_UNLESS_CLAUSE = re.compile(r"\bunless\b[^;.,()]{0,40}$", re.IGNORECASE)
+_IF_CLAUSE = re.compile(r"\b(?:if|when|whenever|for\s+(?:patients|subjects|participants)\s+with)\b"
+                        r"(?:[^;.,()]|\([^;.,()]{0,12}\))*+$",
+                        re.IGNORECASE)
+# "SpO2 < 94% (range 90-93%)": a span restating the bound before it, not a second limit
+_RESTATED = re.compile(r"^\(\s*(?:range|i\.e\.)", re.IGNORECASE)
+# "Serious post-vaccination reaction (body temperature above 40 °C …)": a bound in a parenthesis that describes a
+# past event, not the patient now: kept, for a person to check.
+_PAST_EVENT = re.compile(r"\b(?:reactions?|history|previous|prior|past|episodes?)\b[^()]{0,30}$", re.IGNORECASE)
 # A bound in a note or guidance ("(consideration should also be taken of the CD4 count. A CD4 count <200 …)",
 # "(13-17 years to be capped at 10%)", "e.g. …"): it guides a person, it is not a limit. Searched in the open
 # parenthesis or sentence before the bound only.
@@ -129,8 +140,14 @@ class Recognizer:
             if _IF_CLAUSE.search(text, max(0, start - 48), start):  # "If … bilirubin < 2 × ULN and Gilbert's …"
                 t = replace(t, problem=t.problem or "the bound is in an 'if' clause: it may say when a rule applies, "
                                                     "not a limit")
-            elif (note := _note_before(text, start)) is not None and _GUIDANCE.search(note):
+            elif _UNLESS_CLAUSE.search(text, max(0, start - 48), start):
+                t = replace(t, review=_join(t.review, "the bound is in an 'unless' clause: an exception, not a limit "
+                                                      "of its own"))
+            elif (note := _note_before(text, start)) is not None and (_GUIDANCE.search(note) or _RESTATED.match(note)):
                 t = replace(t, problem=t.problem or "the bound is in a note or guidance, not a limit")
+            elif (opened := _open_parenthesis(text, start)) >= 0 and _PAST_EVENT.search(text, max(0, opened - 40),
+                                                                                         opened):
+                t = replace(t, review=_join(t.review, "the bound is in a description of a past event"))
             result.append(t)
         return result
 
@@ -138,7 +155,7 @@ class Recognizer:
                     previous: list[Element] | str | None) -> list[Element] | str | None:
         if q.part is not None and f"{q.part}-bp" in self.by_what:
             return [self.by_what[f"{q.part}-bp"]]
-        if _is_age(text, q):
+        if _is_age(text, q) or _is_bare_age(text, q):
             return "age"
         if q.unit in TIME_UNITS:  # a duration, or the age of someone else: no data element's bound
             return None
@@ -156,6 +173,8 @@ class Recognizer:
 
     def _read(self, text: str, q: Quantity, subject: list[Element] | str) -> list[Threshold]:
         if subject == "age":
+            if q.unit is None:  # "Age ≥ 18": no unit written, the age words make it years
+                q = replace(q, unit="a", review=_join(q.review, "no unit written: the age read in years"))
             return [Threshold("age", "age", q, kind="age", problem=q.problem, review=q.review)]
         if subject == "ecog":
             return [self._ecog(q)]
@@ -207,6 +226,9 @@ class Recognizer:
         return result
 
     def _element(self, text: str, q: Quantity, elements: list[Element]) -> Threshold:
+        implied = next((IMPLIED_UNITS[e.what] for e in elements if e.what in IMPLIED_UNITS), None)
+        if q.unit is None and implied is not None and q.problem is None:
+            q = replace(q, unit=implied, review=_join(q.review, f"no unit written: read as {implied}"))
         unit = q.unit or ""
         fitting = [e for e in elements if unit in e.units or (unit == "g" and "g/(24.h)" in e.units)]
         element = (fitting or elements)[0]
@@ -306,6 +328,12 @@ class Recognizer:
                     last = max(i for _, i in window)
                     result[last] = replace(result[last], exempt=key)
         return result
+
+
+def _open_parenthesis(text: str, pos: int) -> int:
+    """Where the parenthesis still open at `pos` opened (within 160 characters), or -1."""
+    opened = text.rfind("(", max(0, pos - 160), pos)
+    return opened if opened >= 0 and text.rfind(")", opened, pos) < 0 else -1
 
 
 def _note_before(text: str, pos: int) -> str | None:

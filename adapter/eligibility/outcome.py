@@ -23,6 +23,16 @@ Reason = str | Callable[[], str]
 Parts = tuple[str, ...] | Callable[[], tuple[str, ...]]
 
 
+def resolved(owner: object, slot: str) -> Any:
+    """A lazily written attribute of an immutable result: a callable there is called once (the English of a
+    reason is written only when someone reads it) and its value kept in its place."""
+    value = getattr(owner, slot)
+    if callable(value):
+        value = value()
+        object.__setattr__(owner, slot, value)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One piece of patient data behind a result, traceable to its resource."""
@@ -83,19 +93,11 @@ class Outcome:
 
     @property
     def reason(self) -> str:
-        reason = self._reason
-        if not isinstance(reason, str):
-            reason = reason()
-            object.__setattr__(self, "_reason", reason)
-        return reason
+        return resolved(self, "_reason")
 
     @property
     def parts(self) -> tuple[str, ...]:
-        parts = self._parts
-        if not isinstance(parts, tuple):
-            parts = parts()
-            object.__setattr__(self, "_parts", parts)
-        return parts
+        return resolved(self, "_parts")
 
     @property
     def fragments(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from adapter.eligibility.outcome import Detail, Evidence, Result, Verdict
+from adapter.eligibility.outcome import Detail, Evidence, Result, Verdict, resolved
 from adapter.vocabulary import system_name
 
 __all__ = ["RESULTS", "CriterionResult", "Detail", "Evaluation", "UnrecognizedEntries"]
@@ -50,11 +50,7 @@ class CriterionResult:
 
     @property
     def reason(self) -> str:
-        reason = self._reason
-        if not isinstance(reason, str):
-            reason = reason()
-            object.__setattr__(self, "_reason", reason)
-        return reason
+        return resolved(self, "_reason")
 
     @property
     def detail(self) -> Detail:
