@@ -8,18 +8,12 @@ from typing import Any
 
 import pytest
 
-from adapter.catalog import load_catalog
 from adapter.drafting import entries
 from adapter.drafting.entries import EntryDrafter, EntryLexicon, section_doubt
 from adapter.drafting.split import split_criteria
 from adapter.mapping.concepts import ConceptLibrary
 
 pytestmark: list[pytest.MarkDecorator] = []
-
-
-@pytest.fixture(scope="module")
-def library() -> ConceptLibrary:
-    return load_catalog().concepts
 
 
 @pytest.fixture(scope="module")
