@@ -37,6 +37,7 @@ lint: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/hapi.py
 	$(BIN)/python benchmarks/cds.py
@@ -44,6 +45,8 @@ benchmark: $(STAMP)
 ## Population screening, both engines, 1k / 10k / 100k synthetic patients (populations kept in benchmarks/.populations).
 benchmark-screen: $(STAMP)
 	$(BIN)/python benchmarks/screen.py
+	$(BIN)/python benchmarks/screen_synthea.py --engines local,spark
+	$(BIN)/python benchmarks/store.py
 
 wheel: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
