@@ -59,6 +59,7 @@ class PatientEvaluation:
 class Eligibility:
     """Patients judged against a catalog's trials.
 
+    >>> from datetime import date
     >>> from adapter import Eligibility, load_catalog, read_patient_file
     >>> eligibility = Eligibility(load_catalog())
     >>> result = eligibility.evaluate(read_patient_file("fixtures/patients/p-hiv.json"), as_of=date(2026, 11, 1))
